@@ -1,0 +1,1 @@
+//! Placeholder: command (being written).

@@ -1,0 +1,497 @@
+//! The one TOML configuration file both processes read (SPEC §2).
+//!
+//! Every struct denies unknown fields: a typo in a key must stop the bot at start-up rather than
+//! silently fall back to a default. Every error names the file and the key; the binaries turn
+//! a [`ConfigError`] into exit code 2. Secrets never live here: credentials come from netrc
+//! ([`crate::credentials`]) and the listener token from the environment.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use thiserror::Error;
+
+/// A configuration problem, with enough context for the operator to fix it.
+#[derive(Debug, Error)]
+#[error("{file}: {key}: {message}")]
+pub struct ConfigError {
+    pub file: String,
+    pub key: String,
+    pub message: String,
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub gerrit: GerritConfig,
+    pub jenkins: JenkinsConfig,
+    pub gmail: GmailConfig,
+    pub build_listener: BuildListenerConfig,
+    #[serde(default)]
+    pub state: StateConfig,
+    pub presubmit: PresubmitConfig,
+}
+
+/// `[gerrit]`: the review server the bot reads changes from and votes on.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GerritConfig {
+    /// Base URL, e.g. `https://android-review.googlesource.com`.
+    pub url: String,
+    /// The account the bot votes as (informational; its votes are found by account id).
+    pub bot_account: String,
+    /// netrc file holding the HTTP password for the Gerrit host (default `$NETRC` or `~/.netrc`).
+    #[serde(default)]
+    pub netrc: Option<PathBuf>,
+    /// Per-request timeout.
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+/// `[jenkins]`: where builds are triggered.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JenkinsConfig {
+    /// Base URL, e.g. `https://jenkins.example.com` (may include a path prefix).
+    pub url: String,
+    /// netrc file holding user + API token for the Jenkins host (default `$NETRC` or `~/.netrc`).
+    #[serde(default)]
+    pub netrc: Option<PathBuf>,
+    /// Per-request timeout.
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+/// `[gmail]`: the mailbox Gerrit's notifications arrive in.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GmailConfig {
+    /// The installed-app OAuth client JSON from the Google Cloud console.
+    pub client_secret: PathBuf,
+    /// Where the OAuth token is written on first authorisation and refreshed after.
+    pub token_cache: PathBuf,
+    /// The label Gerrit's mails carry.
+    #[serde(default = "default_label")]
+    pub label: String,
+    /// Where mails the bot will not act on are moved (created if missing).
+    #[serde(default = "default_set_aside_label")]
+    pub set_aside_label: String,
+    /// From addresses of Gerrit's mail; `*` matches any run of characters; case-insensitive.
+    pub senders: Vec<String>,
+    /// How often to poll.
+    #[serde(default = "default_poll_interval", with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// Gmail API base URL (ends with `/`).
+    #[serde(default = "default_gmail_api")]
+    pub api_url: String,
+    /// Per-request timeout for Gmail calls.
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+/// `[build_listener]`: the callback server and how gmail-listener reaches it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildListenerConfig {
+    /// Address the server binds.
+    pub bind: SocketAddr,
+    /// URL gmail-listener uses to reach build-listener.
+    pub url: String,
+    /// Link shown in Gerrit messages; `{full_url}` and `{url}` expand.
+    #[serde(default = "default_build_link")]
+    pub build_link: String,
+    /// Largest request body accepted, in bytes.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+}
+
+/// `[state]`: the SQLite file both processes share.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateConfig {
+    pub path: PathBuf,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            path: PathBuf::from("bionicbb.db"),
+        }
+    }
+}
+
+/// `[presubmit]`: what gets built, by which job, and what is skipped.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresubmitConfig {
+    pub default_job: String,
+    pub clean_job: String,
+    #[serde(default)]
+    pub ignored_jobs: Vec<String>,
+    pub trusted_domains: Vec<String>,
+    #[serde(default)]
+    pub skip_file_names: Vec<String>,
+    #[serde(default)]
+    pub skip_path_prefixes: Vec<String>,
+    /// Gerrit project -> Jenkins job; unlisted projects use `default_job`.
+    #[serde(default)]
+    pub projects: BTreeMap<String, String>,
+    /// `bionicbb:<name>` -> `LUNCH_TARGET`.
+    #[serde(default)]
+    pub targets: BTreeMap<String, String>,
+}
+
+impl PresubmitConfig {
+    /// The Jenkins job that builds `project`.
+    pub fn job_for(&self, project: &str) -> &str {
+        self.projects
+            .get(project)
+            .map_or(&self.default_job, String::as_str)
+    }
+
+    /// Every job whose callbacks vote (the presubmit jobs).
+    pub fn is_presubmit_job(&self, job: &str) -> bool {
+        job == self.default_job || self.projects.values().any(|j| j == job)
+    }
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_label() -> String {
+    "gerrit".into()
+}
+fn default_set_aside_label() -> String {
+    "gerrit-ignored".into()
+}
+fn default_poll_interval() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_gmail_api() -> String {
+    "https://gmail.googleapis.com/".into()
+}
+fn default_build_link() -> String {
+    "{full_url}".into()
+}
+fn default_max_body() -> usize {
+    1024 * 1024
+}
+
+impl Config {
+    /// Reads, parses and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: file.clone(),
+            key: "(file)".into(),
+            message: format!("cannot read: {e}"),
+        })?;
+        let mut config = Config::parse(&text, &file)?;
+        config.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+        Ok(config)
+    }
+
+    /// Parses and validates TOML text; `file` is used in error messages.
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError {
+            file: file.to_string(),
+            key: e
+                .span()
+                .map_or_else(|| "(file)".into(), |s| key_at(text, s.start)),
+            message: e.message().trim().replace('\n', " "),
+        })?;
+        config.validate(file)?;
+        Ok(config)
+    }
+
+    /// Relative paths in the file are relative to the file's directory, so a service started
+    /// from any working directory finds the same files.
+    fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.gmail.client_secret);
+        fix(&mut self.gmail.token_cache);
+        fix(&mut self.state.path);
+        if let Some(p) = self.gerrit.netrc.as_mut() {
+            fix(p);
+        }
+        if let Some(p) = self.jenkins.netrc.as_mut() {
+            fix(p);
+        }
+    }
+
+    fn validate(&self, file: &str) -> Result<(), ConfigError> {
+        let err = |key: &str, message: String| ConfigError {
+            file: file.to_string(),
+            key: key.to_string(),
+            message,
+        };
+        for (key, url) in [
+            ("gerrit.url", &self.gerrit.url),
+            ("jenkins.url", &self.jenkins.url),
+            ("gmail.api_url", &self.gmail.api_url),
+            ("build_listener.url", &self.build_listener.url),
+        ] {
+            check_http_url(url).map_err(|m| err(key, m))?;
+        }
+        if !self.gmail.api_url.ends_with('/') {
+            return Err(err("gmail.api_url", "must end with `/`".into()));
+        }
+        let p = &self.presubmit;
+        for (key, value) in [
+            ("gmail.label", &self.gmail.label),
+            ("gmail.set_aside_label", &self.gmail.set_aside_label),
+            ("presubmit.default_job", &p.default_job),
+            ("presubmit.clean_job", &p.clean_job),
+            ("gerrit.bot_account", &self.gerrit.bot_account),
+        ] {
+            if value.trim().is_empty() {
+                return Err(err(key, "must not be empty".into()));
+            }
+        }
+        if self.gmail.label == self.gmail.set_aside_label {
+            return Err(err(
+                "gmail.set_aside_label",
+                "must differ from gmail.label".into(),
+            ));
+        }
+        if self.gmail.senders.is_empty() || self.gmail.senders.iter().any(|s| s.trim().is_empty()) {
+            return Err(err(
+                "gmail.senders",
+                "needs at least one non-empty pattern".into(),
+            ));
+        }
+        if self.gmail.poll_interval.is_zero() {
+            return Err(err(
+                "gmail.poll_interval",
+                "must be greater than zero".into(),
+            ));
+        }
+        for (key, d) in [
+            ("gerrit.timeout", self.gerrit.timeout),
+            ("jenkins.timeout", self.jenkins.timeout),
+            ("gmail.timeout", self.gmail.timeout),
+        ] {
+            if d.is_zero() {
+                return Err(err(key, "must be greater than zero".into()));
+            }
+        }
+        check_link_template(&self.build_listener.build_link)
+            .map_err(|m| err("build_listener.build_link", m))?;
+        if self.build_listener.max_body_bytes < 1024 {
+            return Err(err(
+                "build_listener.max_body_bytes",
+                "must be at least 1024".into(),
+            ));
+        }
+        if p.trusted_domains.is_empty() {
+            return Err(err(
+                "presubmit.trusted_domains",
+                "is empty: no committer would ever be trusted".into(),
+            ));
+        }
+        if let Some(d) = p
+            .trusted_domains
+            .iter()
+            .find(|d| d.contains('@') || d.trim().is_empty())
+        {
+            return Err(err(
+                "presubmit.trusted_domains",
+                format!("`{d}` is not a domain (write `google.com`, not an address)"),
+            ));
+        }
+        for (name, target) in &p.targets {
+            if matches!(name.as_str(), "retry" | "clean") {
+                return Err(err(
+                    &format!("presubmit.targets.{name}"),
+                    "is a built-in command name".into(),
+                ));
+            }
+            if !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                || name.is_empty()
+            {
+                return Err(err(
+                    &format!("presubmit.targets.{name}"),
+                    "names may use letters, digits, `_` and `-` only".into(),
+                ));
+            }
+            if target.trim().is_empty() {
+                return Err(err(
+                    &format!("presubmit.targets.{name}"),
+                    "must not be empty".into(),
+                ));
+            }
+        }
+        for (project, job) in &p.projects {
+            if job.trim().is_empty() {
+                return Err(err(
+                    &format!("presubmit.projects.\"{project}\""),
+                    "is empty".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_http_url(url: &str) -> Result<(), String> {
+    match reqwest::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
+        Ok(u) => Err(format!(
+            "`{url}` is not an http(s) URL (scheme `{}`)",
+            u.scheme()
+        )),
+        Err(e) => Err(format!("`{url}` is not a URL: {e}")),
+    }
+}
+
+/// Only `{full_url}` and `{url}` may appear in braces.
+fn check_link_template(t: &str) -> Result<(), String> {
+    let mut rest = t;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let close = after.find('}').ok_or("has an unclosed `{`")?;
+        let name = &after[..close];
+        if name != "full_url" && name != "url" {
+            return Err(format!(
+                "unknown placeholder `{{{name}}}` (use {{full_url}} or {{url}})"
+            ));
+        }
+        rest = &after[close + 1..];
+    }
+    Ok(())
+}
+
+/// Best-effort dotted key (`gmail.poll_interval`) for the byte offset of a TOML error.
+fn key_at(text: &str, offset: usize) -> String {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("").trim();
+    let key = line
+        .split('=')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .trim_matches('"');
+    let section = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && l.ends_with(']'))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    match (section, key.is_empty() || line.starts_with('[')) {
+        (_, true) if line.starts_with('[') => line.trim_matches(|c| c == '[' || c == ']').into(),
+        (Some(s), false) => format!("{s}.{key}"),
+        (None, false) => key.to_string(),
+        (Some(s), true) => s,
+        (None, true) => format!("line {}", text[..offset].lines().count().max(1)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../config.example.toml");
+
+    fn with(replace: &str, by: &str) -> Result<Config, ConfigError> {
+        assert!(EXAMPLE.contains(replace), "example lacks {replace:?}");
+        Config::parse(&EXAMPLE.replacen(replace, by, 1), "test.toml")
+    }
+
+    #[test]
+    fn the_example_file_parses_and_validates() {
+        let c = Config::parse(EXAMPLE, "config.example.toml").unwrap();
+        assert_eq!(c.gmail.poll_interval, Duration::from_secs(300));
+        assert_eq!(c.gmail.label, "gerrit");
+        assert_eq!(c.presubmit.job_for("platform/bionic"), "bionic-presubmit");
+        assert_eq!(
+            c.presubmit.job_for("platform/other"),
+            c.presubmit.default_job
+        );
+        assert_eq!(c.presubmit.targets["arm"], "aosp_arm-eng");
+        assert!(c.presubmit.is_presubmit_job("bionic-presubmit"));
+        assert!(!c.presubmit.is_presubmit_job(&c.presubmit.clean_job));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_naming_the_key() {
+        let e = with("poll_interval = ", "pol_interval = ").unwrap_err();
+        assert_eq!(e.file, "test.toml");
+        assert_eq!(e.key, "gmail.pol_interval");
+        assert!(e.message.contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn bad_durations_name_the_key() {
+        let e = with("poll_interval = \"5m\"", "poll_interval = \"five minutes\"").unwrap_err();
+        assert_eq!(e.key, "gmail.poll_interval", "{e}");
+    }
+
+    #[test]
+    fn validation_errors_name_the_key() {
+        let cases = [
+            (
+                "url = \"https://android-review",
+                "url = \"ftp://android-review",
+                "gerrit.url",
+            ),
+            (
+                "poll_interval = \"5m\"",
+                "poll_interval = \"0s\"",
+                "gmail.poll_interval",
+            ),
+            (
+                "build_link = \"{full_url}\"",
+                "build_link = \"{fullurl}\"",
+                "build_listener.build_link",
+            ),
+            (
+                "trusted_domains = [\"google.com\"]",
+                "trusted_domains = []",
+                "presubmit.trusted_domains",
+            ),
+            (
+                "set_aside_label = \"gerrit-ignored\"",
+                "set_aside_label = \"gerrit\"",
+                "gmail.set_aside_label",
+            ),
+            (
+                "arm = \"aosp_arm-eng\"",
+                "retry = \"aosp_arm-eng\"",
+                "presubmit.targets.retry",
+            ),
+        ];
+        for (from, to, key) in cases {
+            let e = with(from, to).unwrap_err();
+            assert_eq!(e.key, key, "{e}");
+        }
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_config_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bionicbb.toml");
+        std::fs::write(&path, EXAMPLE).unwrap();
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.state.path, dir.path().join("bionicbb.db"));
+        assert_eq!(c.gmail.token_cache, dir.path().join("oauth-token.json"));
+    }
+
+    #[test]
+    fn a_missing_file_is_an_error_naming_it() {
+        let e = Config::load(Path::new("/nonexistent/bionicbb.toml")).unwrap_err();
+        assert!(
+            e.to_string().starts_with("/nonexistent/bionicbb.toml: "),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,1 @@
+//! Placeholder: gerrit (being written).

@@ -1,0 +1,1 @@
+//! Placeholder: gmail (being written).

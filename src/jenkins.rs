@@ -1,0 +1,1 @@
+//! Placeholder: jenkins (being written).

@@ -1,0 +1,1 @@
+//! Placeholder: mail parsing (being written).

@@ -1,0 +1,263 @@
+//! Newtypes for the identifiers that cross process and service boundaries.
+//!
+//! Each has `Display` and `FromStr` kept in sync, so a value that went into a URL, a Jenkins
+//! parameter or the state database comes back out as the same value.
+
+use std::fmt;
+use std::str::FromStr;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use thiserror::Error;
+
+/// Characters left unescaped in one URL path segment (RFC 3986 unreserved).
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Percent-encodes one URL path segment (`platform/bionic` -> `platform%2Fbionic`).
+pub fn encode_segment(s: &str) -> String {
+    utf8_percent_encode(s, SEGMENT).to_string()
+}
+
+/// Errors from parsing an identifier.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum IdError {
+    #[error("`{0}` is not a change ref (expected refs/changes/NN/CHANGE/PATCHSET)")]
+    NotAChangeRef(String),
+    #[error("`{0}` is not a patch set number")]
+    BadPatchSet(String),
+    #[error(
+        "project `{0}` has no Jenkins PROJECT value: it needs a first path component and a \
+         remainder that does not start with platform/"
+    )]
+    ProjectParam(String),
+}
+
+/// A patch set number (1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PatchSet(pub u32);
+
+impl fmt::Display for PatchSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl FromStr for PatchSet {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, IdError> {
+        match s.trim().parse::<u32>() {
+            Ok(n) if n > 0 => Ok(PatchSet(n)),
+            _ => Err(IdError::BadPatchSet(s.to_string())),
+        }
+    }
+}
+
+/// A Gerrit change ref, `refs/changes/NN/CHANGE/PATCHSET`, where NN is CHANGE mod 100.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct GerritRef {
+    pub change: u64,
+    pub patch_set: PatchSet,
+}
+
+impl fmt::Display for GerritRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "refs/changes/{:02}/{}/{}",
+            self.change % 100,
+            self.change,
+            self.patch_set
+        )
+    }
+}
+
+impl FromStr for GerritRef {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, IdError> {
+        let bad = || IdError::NotAChangeRef(s.chars().take(120).collect());
+        let rest = s.strip_prefix("refs/changes/").ok_or_else(bad)?;
+        let mut parts = rest.split('/');
+        let (Some(nn), Some(change), Some(ps), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad());
+        };
+        let digits =
+            |p: &str| !p.is_empty() && p.len() <= 19 && p.bytes().all(|b| b.is_ascii_digit());
+        if nn.len() != 2 || !digits(nn) || !digits(change) || !digits(ps) {
+            return Err(bad());
+        }
+        let change: u64 = change.parse().map_err(|_| bad())?;
+        let nn: u64 = nn.parse().map_err(|_| bad())?;
+        let patch_set: PatchSet = ps.parse().map_err(|_| bad())?;
+        if change == 0 || change % 100 != nn {
+            return Err(bad());
+        }
+        Ok(GerritRef { change, patch_set })
+    }
+}
+
+/// A Gerrit project name such as `platform/bionic`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Project(pub String);
+
+impl Project {
+    /// The Jenkins `PROJECT` parameter: the project without its first path component
+    /// (`platform/bionic` -> `bionic`). SPEC §4: a project with no second component, or whose
+    /// remainder still starts with `platform/`, is a configuration error.
+    pub fn jenkins_param(&self) -> Result<String, IdError> {
+        match self.0.split_once('/') {
+            Some((first, rest))
+                if !first.is_empty() && !rest.is_empty() && !rest.starts_with("platform/") =>
+            {
+                Ok(rest.to_string())
+            }
+            _ => Err(IdError::ProjectParam(self.0.clone())),
+        }
+    }
+}
+
+impl fmt::Display for Project {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How to address one change in Gerrit's REST API, unambiguously where the mail allows it.
+///
+/// A bare Change-Id can match several changes (cherry-picks keep it) and then Gerrit answers
+/// 404 "Multiple changes found", so we prefer `project~number`, then `project~branch~Change-Id`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ChangeLocator {
+    Number {
+        project: String,
+        number: u64,
+    },
+    Triplet {
+        project: String,
+        branch: String,
+        change_id: String,
+    },
+}
+
+impl ChangeLocator {
+    /// The `{change-id}` path segment, already percent-encoded.
+    pub fn rest_id(&self) -> String {
+        match self {
+            ChangeLocator::Number { project, number } => {
+                format!("{}~{}", encode_segment(project), number)
+            }
+            ChangeLocator::Triplet {
+                project,
+                branch,
+                change_id,
+            } => format!(
+                "{}~{}~{}",
+                encode_segment(project),
+                encode_segment(branch),
+                encode_segment(change_id)
+            ),
+        }
+    }
+
+    /// The form sent to build-listener's `/drop-rejection` (`project~number`, not encoded).
+    pub fn plain_id(&self) -> String {
+        match self {
+            ChangeLocator::Number { project, number } => format!("{project}~{number}"),
+            ChangeLocator::Triplet {
+                project,
+                branch,
+                change_id,
+            } => {
+                format!("{project}~{branch}~{change_id}")
+            }
+        }
+    }
+}
+
+impl fmt::Display for ChangeLocator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.plain_id())
+    }
+}
+
+/// Parses any Gerrit change id given by a caller (`project~number`, `project~branch~I…`, a bare
+/// number or Change-Id) into its percent-encoded REST form. The project part may contain `/`.
+pub fn rest_id_from_plain(id: &str) -> String {
+    id.split('~')
+        .map(encode_segment)
+        .collect::<Vec<_>>()
+        .join("~")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn change_refs_round_trip() {
+        let r: GerritRef = "refs/changes/45/123445/3".parse().unwrap();
+        assert_eq!(r.change, 123445);
+        assert_eq!(r.patch_set, PatchSet(3));
+        assert_eq!(r.to_string(), "refs/changes/45/123445/3");
+        let small: GerritRef = "refs/changes/07/7/1".parse().unwrap();
+        assert_eq!(small.to_string(), "refs/changes/07/7/1");
+    }
+
+    #[test]
+    fn malformed_change_refs_are_rejected() {
+        for bad in [
+            "",
+            "refs/heads/main",
+            "refs/changes/45/123445",
+            "refs/changes/45/123445/3/4",
+            "refs/changes/44/123445/3",
+            "refs/changes/45/123445/0",
+            "refs/changes/45/123445/x",
+            "refs/changes/5/5/1",
+            "refs/changes/00/0/1",
+            "refs/changes/45/99999999999999999999945/1",
+            "refs/changes/45/+123445/1",
+        ] {
+            assert!(bad.parse::<GerritRef>().is_err(), "{bad:?} parsed");
+        }
+    }
+
+    #[test]
+    fn project_parameter_drops_the_first_component() {
+        let p = |s: &str| Project(s.to_string()).jenkins_param();
+        assert_eq!(p("platform/bionic").unwrap(), "bionic");
+        assert_eq!(
+            p("platform/external/jemalloc").unwrap(),
+            "external/jemalloc"
+        );
+        assert!(p("bionic").is_err());
+        assert!(p("platform/").is_err());
+        assert!(p("/bionic").is_err());
+        assert!(p("device/platform/x").is_err());
+    }
+
+    #[test]
+    fn locators_encode_projects_as_one_segment() {
+        let n = ChangeLocator::Number {
+            project: "platform/bionic".into(),
+            number: 1234,
+        };
+        assert_eq!(n.rest_id(), "platform%2Fbionic~1234");
+        assert_eq!(n.plain_id(), "platform/bionic~1234");
+        let t = ChangeLocator::Triplet {
+            project: "platform/bionic".into(),
+            branch: "main".into(),
+            change_id: "I0123".into(),
+        };
+        assert_eq!(t.rest_id(), "platform%2Fbionic~main~I0123");
+        assert_eq!(
+            rest_id_from_plain("platform/bionic~1234"),
+            "platform%2Fbionic~1234"
+        );
+        assert_eq!(rest_id_from_plain("I0123"), "I0123");
+    }
+}
