@@ -1,1 +1,513 @@
-//! Placeholder: server (being written).
+//! build-listener's HTTP API (SPEC §7): Jenkins Notification-plugin callbacks on `POST /`,
+//! `POST /drop-rejection` from gmail-listener, `GET /healthz`.
+//!
+//! A POST is answered as soon as what it asks for is written to the state database
+//! ([`crate::outbox`]): the plugin blocks the build while it waits and never retries on an error
+//! status, so Gerrit is never called from a request. The outbox worker, which [`serve`] runs
+//! beside the HTTP server, posts to Gerrit.
+//!
+//! Bad input is a 4xx with a one-line JSON body `{"error":"..."}` naming the problem; the
+//! handlers read the body as bytes and parse it themselves to control those messages.
+
+mod callback;
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
+use axum::extract::{DefaultBodyLimit, Query, State as AxumState};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+use tracing::{Instrument, field};
+
+pub use callback::{
+    BodyError, BuildEvent, BuildStatus, Decision, FAILURE_HINT, JenkinsEvent, Phase, Rejection,
+    build_link, clean_review, decide, presubmit_review,
+};
+
+use crate::config::Config;
+use crate::credentials::{self, Secret};
+use crate::gerrit::Gerrit;
+use crate::outbox::{self, Accepted, Action, Backoff, Callback, Item, Worker};
+use crate::state::{State, StateError};
+use crate::types::rest_id_from_plain;
+
+/// The environment variable holding the shared secret of the POST endpoints.
+pub const TOKEN_ENV: &str = "BIONICBB_LISTENER_TOKEN";
+
+/// Everything a handler and the worker need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub state: State,
+    pub gerrit: Gerrit,
+    /// When set, every POST must carry it (`?token=` or `Authorization: Bearer`).
+    pub token: Option<Secret>,
+    /// Retry pacing of the outbox worker.
+    pub backoff: Backoff,
+    wake: Arc<Notify>,
+}
+
+impl AppState {
+    pub fn new(config: Config, state: State, gerrit: Gerrit, token: Option<Secret>) -> AppState {
+        AppState {
+            config: Arc::new(config),
+            state,
+            gerrit,
+            token,
+            backoff: Backoff::default(),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    fn worker(&self) -> Worker {
+        Worker {
+            state: self.state.clone(),
+            gerrit: self.gerrit.clone(),
+            backoff: self.backoff,
+        }
+    }
+}
+
+/// A 4xx (or, for a broken state database, 503) with a one-line JSON body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        // serde_json escapes newlines, so the body is always one line.
+        (self.status, axum::Json(json!({ "error": self.message }))).into_response()
+    }
+}
+
+impl From<BodyError> for ApiError {
+    fn from(e: BodyError) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, e.to_string())
+    }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(e: Rejection) -> ApiError {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
+    }
+}
+
+impl From<StateError> for ApiError {
+    fn from(e: StateError) -> ApiError {
+        tracing::error!(error = %e, "state database failed");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "state database unavailable",
+        )
+    }
+}
+
+/// The router; tests and [`serve`] use the same one.
+pub fn create_app(state: AppState) -> Router {
+    let limit = state.config.build_listener.max_body_bytes;
+    Router::new()
+        .route("/", post(notification))
+        .route("/drop-rejection", post(drop_rejection))
+        .route("/healthz", get(healthz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(json!({ "status": "ok" }))
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("no such endpoint: {method} {}", uri.path()),
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}
+
+#[derive(serde::Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+/// SPEC §7: with a token configured, a POST must carry it as `?token=` (all the plugin's URL
+/// can hold) or `Authorization: Bearer`.
+fn authorize(app: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<(), ApiError> {
+    let Some(expected) = &app.token else {
+        return Ok(());
+    };
+    let from_query = Query::<TokenQuery>::try_from_uri(uri)
+        .ok()
+        .and_then(|q| q.0.token);
+    let from_header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim().to_string());
+    let given = [from_query, from_header];
+    // Evaluate both candidates so timing does not tell which one was present.
+    let ok = given.iter().fold(false, |acc, t| {
+        acc | t
+            .as_deref()
+            .is_some_and(|t| constant_time_eq(t.as_bytes(), expected.expose().as_bytes()))
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong token (send ?token=<value> or Authorization: Bearer <value>)",
+        ))
+    }
+}
+
+/// Compares without an early exit, so the time taken does not reveal the matching prefix.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= usize::from(x ^ y);
+    }
+    std::hint::black_box(diff) == 0
+}
+
+/// The body, or the 413/400 that replaces axum's plain-text rejection.
+fn body_bytes(app: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    match body {
+        Ok(bytes) => Ok(bytes),
+        Err(BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_))) => {
+            Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "body is larger than {} bytes ([build_listener] max_body_bytes)",
+                    app.config.build_listener.max_body_bytes
+                ),
+            ))
+        }
+        Err(e) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("cannot read the body: {}", e.body_text()),
+        )),
+    }
+}
+
+/// `POST /`: one Notification-plugin event.
+async fn notification(
+    AxumState(app): AxumState<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let span = tracing::info_span!(
+        "callback",
+        job = field::Empty,
+        number = field::Empty,
+        phase = field::Empty,
+        status = field::Empty
+    );
+    async move {
+        authorize(&app, &headers, &uri)?;
+        let body = body_bytes(&app, body)?;
+        let event = JenkinsEvent::parse(&body)
+            .inspect_err(|e| tracing::warn!(error = %e, "bad callback"))?;
+        let span = tracing::Span::current();
+        span.record("job", event.name.as_str());
+        span.record("number", event.build.number);
+        span.record("phase", field::display(&event.build.phase));
+        if let Some(s) = &event.build.status {
+            span.record("status", field::display(s));
+        }
+        handle_event(&app, &event).await
+    }
+    .instrument(span)
+    .await
+}
+
+async fn handle_event(app: &AppState, event: &JenkinsEvent) -> Result<Response, ApiError> {
+    let b = &event.build;
+    let triggered = match b.queue_id {
+        Some(q) if event.name == app.config.presubmit.clean_job && b.phase.is_finished() => {
+            app.state.triggered(q).await?
+        }
+        _ => None,
+    };
+    let decision = decide(event, &app.config, triggered.as_ref())
+        .inspect_err(|e| tracing::warn!(error = %e, "callback rejected"))?;
+    let item = match decision {
+        Decision::Ignored => {
+            tracing::info!("ignored job: nothing to do");
+            return Ok(reply(StatusCode::OK, json!({ "result": "ignored job" })));
+        }
+        Decision::UnknownJob => {
+            tracing::info!("unknown job: nothing to do");
+            return Ok(reply(StatusCode::OK, json!({ "result": "unknown job" })));
+        }
+        Decision::NoChange => {
+            tracing::warn!(queue_id = ?b.queue_id,
+                "clean build of no known change: gmail-listener did not record this queue id");
+            None
+        }
+        Decision::NotFinished => None,
+        Decision::Post(item) => Some(item),
+    };
+    let accepted = outbox::accept_callback(
+        &app.state,
+        Callback {
+            job: event.name.clone(),
+            number: b.number,
+            phase: b.phase.to_string(),
+            status: b.status.as_ref().map(ToString::to_string),
+            finished: b.phase.is_finished(),
+            item: item.clone(),
+        },
+    )
+    .await?;
+    Ok(match accepted {
+        Accepted::Queued(id) => {
+            log_queued(id, item.as_ref());
+            app.wake.notify_one();
+            reply(
+                StatusCode::ACCEPTED,
+                json!({ "result": "queued", "id": id }),
+            )
+        }
+        Accepted::Duplicate { acted_phase } => {
+            tracing::info!(acted_phase = %acted_phase, "already acted on this build: duplicate");
+            reply(
+                StatusCode::OK,
+                json!({ "result": "duplicate", "acted_phase": acted_phase }),
+            )
+        }
+        Accepted::Recorded => {
+            tracing::debug!("recorded");
+            reply(StatusCode::OK, json!({ "result": "recorded" }))
+        }
+    })
+}
+
+fn log_queued(id: i64, item: Option<&Item>) {
+    if let Some(Item {
+        action: Action::Review(r),
+        change,
+        revision,
+        ..
+    }) = item
+    {
+        tracing::info!(id, change = %change, revision = %revision, labels = ?r.labels,
+            "review queued");
+    }
+}
+
+fn reply(status: StatusCode, body: Value) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+/// `POST /drop-rejection {"changeid": "...", "patchset": N}`: queue a check of the bot's
+/// Verified vote on that revision, set to 0 by the worker if it is negative.
+async fn drop_rejection(
+    AxumState(app): AxumState<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    authorize(&app, &headers, &uri)?;
+    let body = body_bytes(&app, body)?;
+    let (change, patch_set) = parse_drop_request(&body)
+        .inspect_err(|e| tracing::warn!(error = %e, "bad drop-rejection request"))?;
+    let span = tracing::info_span!("drop_rejection", change = %change, patch_set);
+    let id = outbox::accept_item(
+        &app.state,
+        Item {
+            action: Action::DropRejection,
+            change: rest_id_from_plain(&change),
+            revision: patch_set.to_string(),
+            source: format!("drop-rejection {change}/{patch_set}"),
+        },
+    )
+    .instrument(span.clone())
+    .await?;
+    span.in_scope(|| tracing::info!(id, "drop-rejection queued"));
+    app.wake.notify_one();
+    Ok(reply(
+        StatusCode::ACCEPTED,
+        json!({ "result": "queued", "id": id }),
+    ))
+}
+
+fn parse_drop_request(body: &[u8]) -> Result<(String, u32), BodyError> {
+    let obj = callback::parse_object(body)?;
+    let change = callback::required(
+        callback::get(&obj, "changeid", "changeid", "a non-empty string", |v| {
+            v.as_str()
+                .map(str::trim)
+                .filter(|s| !s.is_empty() && !s.contains(char::is_whitespace))
+        }),
+        "changeid",
+    )?;
+    let patch_set = callback::required(
+        callback::get(&obj, "patchset", "patchset", "a positive integer", |v| {
+            v.as_u64()
+                .filter(|&n| n > 0)
+                .and_then(|n| u32::try_from(n).ok())
+        }),
+        "patchset",
+    )?;
+    Ok((change.to_string(), patch_set))
+}
+
+/// Serves `listener` and runs the outbox worker until `shutdown` completes; then stops
+/// accepting, finishes the requests and the Gerrit call in flight, and returns.
+pub async fn serve(
+    listener: TcpListener,
+    app: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        // An error means the sender is gone, which also means stop.
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let worker = tokio::spawn(app.worker().run(app.wake.clone(), stopped(stop_rx.clone())));
+    let trigger = tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing requests in flight");
+        let _ = stop_tx.send(true);
+    });
+    let result = axum::serve(listener, create_app(app))
+        .with_graceful_shutdown(stopped(stop_rx))
+        .await;
+    // If the server failed on its own, dropping the sender stops the worker too.
+    trigger.abort();
+    let _ = trigger.await;
+    if let Err(e) = worker.await {
+        tracing::error!(error = %e, "outbox worker panicked");
+    }
+    result
+}
+
+/// build-listener's main: open the state, build the Gerrit client from netrc, bind, serve until
+/// SIGINT or SIGTERM.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let token = token_from_env()?;
+    let state = State::open(&config.state.path)?;
+    let netrc = credentials::netrc_path(config.gerrit.netrc.as_deref())?;
+    let creds = credentials::for_url(&config.gerrit.url, &netrc)?;
+    let gerrit = Gerrit::new(&config.gerrit.url, creds, config.gerrit.timeout)?;
+    let bind = config.build_listener.bind;
+    let listener = TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("cannot listen on {bind}"))?;
+    tracing::info!(addr = %listener.local_addr()?, "build-listener listening");
+    if token.is_none() {
+        tracing::warn!("{TOKEN_ENV} is not set: anyone who can reach the port can post callbacks");
+    }
+    serve(
+        listener,
+        AppState::new(config, state, gerrit, token),
+        shutdown_signal(),
+    )
+    .await
+    .context("server failed")
+}
+
+fn token_from_env() -> anyhow::Result<Option<Secret>> {
+    match std::env::var(TOKEN_ENV) {
+        Ok(t) if t.trim().is_empty() => Ok(None),
+        Ok(t) => Ok(Some(Secret::new(t.trim()))),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            anyhow::bail!("{TOKEN_ENV} is not valid UTF-8")
+        }
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM (systemd, docker stop).
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C still works");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => {
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+                std::future::pending::<()>().await;
+            }
+        }
+        () = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_compare_by_content_only() {
+        assert!(constant_time_eq(b"s3cret", b"s3cret"));
+        assert!(!constant_time_eq(b"s3cret", b"s3cres"));
+        assert!(!constant_time_eq(b"s3cret", b"s3cret2"));
+        assert!(!constant_time_eq(b"", b"x"));
+        assert!(constant_time_eq(b"", b""));
+    }
+
+    #[test]
+    fn drop_requests_are_validated() {
+        assert_eq!(
+            parse_drop_request(br#"{"changeid":"platform/bionic~5","patchset":2}"#),
+            Ok(("platform/bionic~5".to_string(), 2))
+        );
+        let rendered: Vec<String> = [
+            "",
+            "[]",
+            r#"{"patchset":2}"#,
+            r#"{"changeid":"p~5"}"#,
+            r#"{"changeid":"","patchset":2}"#,
+            r#"{"changeid":5,"patchset":2}"#,
+            r#"{"changeid":"p~5","patchset":"2"}"#,
+            r#"{"changeid":"p~5","patchset":0}"#,
+            r#"{"changeid":"p~5","patchset":1.5}"#,
+        ]
+        .iter()
+        .map(|b| format!("{b}  =>  {}", parse_drop_request(b.as_bytes()).unwrap_err()))
+        .collect();
+        insta::assert_snapshot!(rendered.join("\n"));
+    }
+}
