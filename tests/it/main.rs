@@ -1,0 +1,3 @@
+//! The one integration-test binary: scenario files per feature.
+
+mod build_listener;
