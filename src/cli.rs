@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::config::{Config, ConfigError};
+use crate::credentials::Secret;
 
 /// The `--config` argument; `#[command(flatten)]` it into a binary's clap struct.
 #[derive(Debug, Clone, clap::Args)]
@@ -73,6 +74,43 @@ pub fn one_line(e: &anyhow::Error) -> String {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// `BIONICBB_LISTENER_TOKEN`: the shared secret of build-listener's POST endpoints, which
+/// gmail-listener sends on `/drop-rejection`. Unset or empty means no token.
+pub fn listener_token() -> anyhow::Result<Option<Secret>> {
+    match std::env::var(crate::server::TOKEN_ENV) {
+        Ok(t) if t.trim().is_empty() => Ok(None),
+        Ok(t) => Ok(Some(Secret::new(t.trim()))),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            anyhow::bail!("{} is not valid UTF-8", crate::server::TOKEN_ENV)
+        }
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM (systemd, docker stop).
+pub async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C still works");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => {
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+                std::future::pending::<()>().await;
+            }
+        }
+        () = terminate => {}
+    }
 }
 
 #[cfg(test)]

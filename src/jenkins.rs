@@ -1,1 +1,233 @@
-//! Placeholder: jenkins (being written).
+//! The Jenkins client: triggers builds and reports the queue item id Jenkins assigned.
+//!
+//! One `POST` per trigger, authenticated pre-emptively with user + API token (Jenkins never
+//! challenges, and API-token POSTs are exempt from CSRF crumbs since 2.96). The queue item id
+//! from the `Location` header is what the Notification plugin later reports as
+//! `build.queue_id`, which is how a clean build's callback finds its change.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use thiserror::Error;
+
+use crate::credentials::Credentials;
+use crate::types::encode_segment;
+
+/// Why a trigger failed. [`JenkinsError::is_transient`] says whether the next poll may succeed.
+#[derive(Debug, Error)]
+pub enum JenkinsError {
+    #[error("Jenkins has no job `{0}` (or the bot's account cannot see it)")]
+    UnknownJob(String),
+    #[error(
+        "Jenkins refused the credentials (HTTP {0}): check the netrc entry for the Jenkins host"
+    )]
+    Auth(u16),
+    #[error("Jenkins answered HTTP {status} for job `{job}`: {body}")]
+    Status {
+        job: String,
+        status: u16,
+        body: String,
+    },
+    #[error("cannot reach Jenkins: {0}")]
+    Transport(String),
+    #[error("invalid Jenkins URL: {0}")]
+    BadUrl(String),
+}
+
+impl JenkinsError {
+    /// Failures worth retrying on a later poll: network trouble, 5xx and 429.
+    /// An unknown job is not transient by nature, but it is a configuration error the operator
+    /// can fix, so the mail is left too (SPEC §8: "other failures leave the mail").
+    pub fn is_transient(&self) -> bool {
+        match self {
+            JenkinsError::Transport(_) | JenkinsError::UnknownJob(_) | JenkinsError::Auth(_) => {
+                true
+            }
+            JenkinsError::Status { status, .. } => *status == 429 || *status >= 500,
+            JenkinsError::BadUrl(_) => false,
+        }
+    }
+}
+
+/// A queued build: the queue item id (None when Jenkins gave no parsable `Location`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Queued {
+    pub queue_id: Option<u64>,
+    /// Jenkins folded the request into an identical item already waiting (303).
+    pub merged: bool,
+}
+
+/// A Jenkins server.
+#[derive(Clone, Debug)]
+pub struct Jenkins {
+    base: String,
+    credentials: Credentials,
+    http: reqwest::Client,
+}
+
+impl Jenkins {
+    pub fn new(
+        base_url: &str,
+        credentials: Credentials,
+        timeout: Duration,
+    ) -> Result<Jenkins, JenkinsError> {
+        reqwest::Url::parse(base_url)
+            .map_err(|e| JenkinsError::BadUrl(format!("{base_url}: {e}")))?;
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            // A 303 to the existing queue item must be seen, not followed.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("bionicbb/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| JenkinsError::Transport(e.to_string()))?;
+        Ok(Jenkins {
+            base: base_url.trim_end_matches('/').to_string(),
+            credentials,
+            http,
+        })
+    }
+
+    /// `job/a/job/b` for `a/b`: folders are nested `job/` segments.
+    fn job_path(job: &str) -> String {
+        job.split('/')
+            .filter(|s| !s.is_empty())
+            .map(|s| format!("job/{}", encode_segment(s)))
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    /// The absolute URL of a job page, for console lines.
+    pub fn job_url(&self, job: &str) -> String {
+        format!("{}/{}/", self.base, Self::job_path(job))
+    }
+
+    /// `POST /job/<job>/buildWithParameters` with the parameters as form fields.
+    pub async fn build_with_parameters(
+        &self,
+        job: &str,
+        params: &BTreeMap<String, String>,
+    ) -> Result<Queued, JenkinsError> {
+        let url = format!("{}/{}/buildWithParameters", self.base, Self::job_path(job));
+        self.post(job, self.http.post(url).form(params)).await
+    }
+
+    /// `POST /job/<job>/build` for a job without parameters (the clean job).
+    pub async fn build(&self, job: &str) -> Result<Queued, JenkinsError> {
+        let url = format!("{}/{}/build", self.base, Self::job_path(job));
+        self.post(job, self.http.post(url)).await
+    }
+
+    async fn post(&self, job: &str, req: reqwest::RequestBuilder) -> Result<Queued, JenkinsError> {
+        let resp = req
+            .basic_auth(
+                &self.credentials.login,
+                Some(self.credentials.password.expose()),
+            )
+            .send()
+            .await
+            .map_err(|e| JenkinsError::Transport(error_chain(&e)))?;
+        let status = resp.status();
+        let queue_id = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(queue_id_from_location);
+        match status {
+            StatusCode::CREATED | StatusCode::OK => Ok(Queued {
+                queue_id,
+                merged: false,
+            }),
+            StatusCode::SEE_OTHER => Ok(Queued {
+                queue_id,
+                merged: true,
+            }),
+            StatusCode::NOT_FOUND => Err(JenkinsError::UnknownJob(job.to_string())),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                Err(JenkinsError::Auth(status.as_u16()))
+            }
+            _ => {
+                let body = resp.text().await.unwrap_or_default();
+                Err(JenkinsError::Status {
+                    job: job.to_string(),
+                    status: status.as_u16(),
+                    body: one_line(&body, 200),
+                })
+            }
+        }
+    }
+}
+
+/// `http://host/queue/item/123/` -> 123.
+pub fn queue_id_from_location(location: &str) -> Option<u64> {
+    let path = location.trim_end_matches('/');
+    let (rest, id) = path.rsplit_once('/')?;
+    if !rest.ends_with("/queue/item") && rest != "queue/item" {
+        return None;
+    }
+    id.parse().ok()
+}
+
+/// The error and its causes on one line (reqwest hides "connection refused" in the source).
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// First `max` characters of `s` with whitespace runs collapsed: safe for a log line.
+pub(crate) fn one_line(s: &str, max: usize) -> String {
+    let collapsed = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if collapsed.chars().count() > max {
+        collapsed.chars().take(max).collect::<String>() + "…"
+    } else {
+        collapsed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_ids_come_from_the_location_path() {
+        assert_eq!(
+            queue_id_from_location("https://j.example/queue/item/98765/"),
+            Some(98765)
+        );
+        assert_eq!(
+            queue_id_from_location("http://127.0.0.1:1/ci/queue/item/7"),
+            Some(7)
+        );
+        assert_eq!(queue_id_from_location("https://j.example/job/x/"), None);
+        assert_eq!(
+            queue_id_from_location("https://j.example/queue/item/abc/"),
+            None
+        );
+        assert_eq!(queue_id_from_location(""), None);
+    }
+
+    #[test]
+    fn folder_jobs_nest_job_segments() {
+        assert_eq!(
+            Jenkins::job_path("bionic-presubmit"),
+            "job/bionic-presubmit"
+        );
+        assert_eq!(
+            Jenkins::job_path("android/bionic presubmit"),
+            "job/android/job/bionic%20presubmit"
+        );
+    }
+
+    #[test]
+    fn one_line_collapses_and_truncates() {
+        assert_eq!(one_line("a\n\n b  c", 10), "a b c");
+        assert_eq!(one_line("abcdef", 3), "abc…");
+    }
+}

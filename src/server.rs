@@ -418,7 +418,7 @@ pub async fn serve(
 /// build-listener's main: open the state, build the Gerrit client from netrc, bind, serve until
 /// SIGINT or SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let token = token_from_env()?;
+    let token = crate::cli::listener_token()?;
     let state = State::open(&config.state.path)?;
     let netrc = credentials::netrc_path(config.gerrit.netrc.as_deref())?;
     let creds = credentials::for_url(&config.gerrit.url, &netrc)?;
@@ -434,45 +434,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     serve(
         listener,
         AppState::new(config, state, gerrit, token),
-        shutdown_signal(),
+        crate::cli::shutdown_signal(),
     )
     .await
     .context("server failed")
-}
-
-fn token_from_env() -> anyhow::Result<Option<Secret>> {
-    match std::env::var(TOKEN_ENV) {
-        Ok(t) if t.trim().is_empty() => Ok(None),
-        Ok(t) => Ok(Some(Secret::new(t.trim()))),
-        Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => {
-            anyhow::bail!("{TOKEN_ENV} is not valid UTF-8")
-        }
-    }
-}
-
-/// Completes on SIGINT (Ctrl-C) or SIGTERM (systemd, docker stop).
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C still works");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => {
-            if let Err(e) = r {
-                tracing::warn!(error = %e, "cannot listen for Ctrl-C");
-                std::future::pending::<()>().await;
-            }
-        }
-        () = terminate => {}
-    }
 }
 
 #[cfg(test)]

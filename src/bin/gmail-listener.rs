@@ -1,1 +1,74 @@
-fn main() {}
+//! gmail-listener: polls the mailbox for Gerrit notifications and acts on them.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use bionicbb::cli::{self, ConfigArg};
+use bionicbb::gmail::Authorize;
+use clap::Parser;
+
+/// Polls a Gmail label for Gerrit notification mails, triggers Jenkins presubmit builds and runs
+/// `bionicbb:` commands from review comments.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Decide and print, but trigger nothing, post nothing, trash nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Poll once, then exit (for cron and tests).
+    #[arg(long)]
+    once: bool,
+    /// Authorise Gmail access now: print the consent URL, read the redirected URL from standard
+    /// input, store the token in `token_cache`, and exit.
+    #[arg(long)]
+    authorize: bool,
+    /// With --authorize: instead of pasting, wait for the browser's redirect on this local port
+    /// (use `ssh -L PORT:localhost:PORT server` from a workstation).
+    #[arg(long, value_name = "PORT", requires = "authorize")]
+    listen: Option<u16>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cli::init_tracing();
+    bionicbb::console::init();
+    let config = match cli.config.load() {
+        Ok(c) => c,
+        Err(e) => return cli::config_error(&e),
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => return cli::fatal(&anyhow::Error::new(e).context("cannot start the runtime")),
+    };
+    let result = runtime.block_on(async {
+        if cli.authorize {
+            let how = match cli.listen {
+                Some(port) => Authorize::Loopback { port },
+                None => Authorize::Paste { port: 8085 },
+            };
+            bionicbb::gmail::authorize_now(&config.gmail, how)
+                .await
+                .context("Gmail authorisation failed")?;
+            println!(
+                "Authorised; token stored in {}",
+                config.gmail.token_cache.display()
+            );
+            return Ok(());
+        }
+        let poller = bionicbb::poller::build(config, cli.dry_run).await?;
+        if cli.once {
+            let report = poller.poll_once().await.context("poll failed")?;
+            tracing::info!(?report, "poll finished");
+            Ok(())
+        } else {
+            poller.run(cli::shutdown_signal()).await;
+            Ok(())
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => cli::fatal(&e),
+    }
+}
