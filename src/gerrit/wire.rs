@@ -1,0 +1,180 @@
+//! Gerrit's JSON shapes, only the fields the client reads, and their conversion into the
+//! client's types.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::{ChangeFacts, GerritError, RevisionVotes, VERIFIED};
+use crate::types::PatchSet;
+
+#[derive(Deserialize)]
+pub struct AccountInfo {
+    #[serde(rename = "_account_id")]
+    pub account_id: u64,
+}
+
+#[derive(Deserialize)]
+pub struct ChangeInfo {
+    pub project: String,
+    pub branch: String,
+    pub change_id: String,
+    #[serde(rename = "_number")]
+    pub number: u64,
+    pub status: String,
+    pub current_revision: Option<String>,
+    #[serde(default)]
+    pub revisions: BTreeMap<String, RevisionInfo>,
+}
+
+#[derive(Deserialize)]
+pub struct RevisionInfo {
+    /// The patch-set number, or the string "edit" for a change edit.
+    #[serde(rename = "_number")]
+    pub number: serde_json::Value,
+    /// Since Gerrit 2.11; `fetch` only exists when a download plugin is installed.
+    pub r#ref: Option<String>,
+    #[serde(default)]
+    pub fetch: BTreeMap<String, FetchInfo>,
+    pub commit: Option<CommitInfo>,
+    #[serde(default)]
+    pub files: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+pub struct FetchInfo {
+    pub r#ref: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct CommitInfo {
+    pub committer: Option<PersonInfo>,
+}
+
+#[derive(Deserialize)]
+pub struct PersonInfo {
+    pub email: Option<String>,
+}
+
+fn patch_set(v: &serde_json::Value) -> Option<PatchSet> {
+    v.as_u64()
+        .and_then(|n| u32::try_from(n).ok())
+        .filter(|&n| n > 0)
+        .map(PatchSet)
+}
+
+impl ChangeInfo {
+    pub fn into_facts(mut self) -> Result<ChangeFacts, GerritError> {
+        let missing = |what: &str| {
+            GerritError::Decode(format!("change {}: no {what} in the answer", self.number))
+        };
+        let sha = self
+            .current_revision
+            .clone()
+            .ok_or_else(|| missing("current_revision"))?;
+        let rev = self
+            .revisions
+            .remove(&sha)
+            .ok_or_else(|| missing("current revision entry"))?;
+        let current_patch_set =
+            patch_set(&rev.number).ok_or_else(|| missing("patch-set number"))?;
+        let current_ref = rev
+            .r#ref
+            .or_else(|| rev.fetch.into_values().find_map(|f| f.r#ref))
+            .ok_or_else(|| missing("fetch ref"))?;
+        let committer_email = rev
+            .commit
+            .and_then(|c| c.committer)
+            .and_then(|p| p.email)
+            .ok_or_else(|| missing("committer email"))?;
+        let files = rev
+            .files
+            .into_keys()
+            .filter(|p| !p.starts_with('/'))
+            .collect();
+        Ok(ChangeFacts {
+            project: self.project,
+            branch: self.branch,
+            change_id: self.change_id,
+            number: self.number,
+            status: self.status,
+            current_patch_set,
+            current_ref,
+            current_revision: sha,
+            committer_email,
+            files,
+        })
+    }
+}
+
+/// `GET /changes/{id}/revisions/{rev}/review`: a ChangeInfo with detailed labels.
+#[derive(Deserialize)]
+pub struct ReviewInfo {
+    /// Since 3.10.
+    pub current_revision_number: Option<u64>,
+    /// Set only when the asked revision is the current one.
+    pub current_revision: Option<String>,
+    #[serde(default)]
+    pub revisions: BTreeMap<String, RevisionInfo>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, LabelInfo>,
+}
+
+#[derive(Deserialize)]
+pub struct LabelInfo {
+    #[serde(default)]
+    pub all: Vec<ApprovalInfo>,
+}
+
+#[derive(Deserialize)]
+pub struct ApprovalInfo {
+    #[serde(rename = "_account_id")]
+    pub account_id: Option<u64>,
+    /// Absent when the account may not vote; 0 when it has not voted.
+    pub value: Option<i32>,
+}
+
+impl ReviewInfo {
+    pub fn into_votes(self, asked: &str) -> RevisionVotes {
+        let label = self
+            .labels
+            .into_iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(VERIFIED))
+            .map(|(_, l)| l);
+        let label_exists = label.is_some();
+        let votes = label
+            .map(|l| l.all)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|a| Some((a.account_id?, a.value?)))
+            .filter(|&(_, v)| v != 0)
+            .collect();
+        let asked_number = self
+            .revisions
+            .iter()
+            .find(|(sha, r)| {
+                sha.as_str() == asked || r.number.as_u64().is_some_and(|n| n.to_string() == asked)
+            })
+            .and_then(|(_, r)| patch_set(&r.number));
+        let current_patch_set = self
+            .current_revision_number
+            .and_then(|n| u32::try_from(n).ok())
+            .map(PatchSet)
+            .or_else(|| {
+                let sha = self.current_revision.as_ref()?;
+                patch_set(&self.revisions.get(sha)?.number)
+            });
+        let asked_is_current = match (current_patch_set, asked_number) {
+            (Some(current), Some(asked)) => current == asked,
+            (Some(current), None) => current.to_string() == asked,
+            // Without a number, Gerrit marks the current revision by naming it.
+            (None, _) => self.current_revision.is_some(),
+        };
+        RevisionVotes {
+            votes,
+            label_exists,
+            asked_is_current,
+            current_patch_set,
+        }
+    }
+}
