@@ -1,0 +1,65 @@
+//! The HTTP edge shared by every stand-in: one axum middleware that records each request and
+//! applies the service's injected [`Fault`](crate::Fault) before the real handler runs.
+//!
+//! A failure is answered in the failing service's own error format, because clients branch on
+//! it: Gmail's JSON envelope (google-gmail1 turns any JSON error body into `BadRequest`), OAuth's
+//! `{"error": ..}`, Gerrit's plain text, Jenkins' HTML page.
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::world::{FaultAction, RecordedRequest, Service, World};
+use crate::{gerrit, gmail, jenkins, oauth};
+
+/// State of the edge layer: which service this router is, and the world it reports to.
+#[derive(Clone)]
+pub(crate) struct Edge {
+    pub(crate) world: World,
+    pub(crate) service: Service,
+}
+
+pub(crate) async fn edge(State(edge): State<Edge>, request: Request, next: Next) -> Response {
+    edge.world.record(
+        edge.service,
+        RecordedRequest {
+            method: request.method().to_string(),
+            path: request.uri().path().to_owned(),
+            query: request.uri().query().unwrap_or_default().to_owned(),
+        },
+    );
+    match edge.world.fault_action(edge.service) {
+        FaultAction::Pass => next.run(request).await,
+        FaultAction::Delay(d) => {
+            tokio::time::sleep(d).await;
+            next.run(request).await
+        }
+        FaultAction::Fail(status) => failure(edge.service, status),
+    }
+}
+
+/// The response a service gives for an injected failure with HTTP `status`.
+pub(crate) fn failure(service: Service, status: u16) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let reason = code.canonical_reason().unwrap_or("Error");
+    match service {
+        Service::Gmail => gmail::google_error(code, reason, fault_reason(code)),
+        Service::OAuth => oauth::oauth_error(code, "internal_failure", reason),
+        Service::Gerrit => gerrit::text_error(code, reason),
+        Service::Jenkins => jenkins::html_error(code, reason),
+    }
+    .into_response()
+}
+
+/// Google's `errors[].reason` for a status, as its error guide lists them.
+fn fault_reason(code: StatusCode) -> &'static str {
+    match code.as_u16() {
+        400 => "badRequest",
+        401 => "authError",
+        403 => "rateLimitExceeded",
+        404 => "notFound",
+        429 => "rateLimitExceeded",
+        _ => "backendError",
+    }
+}

@@ -1,0 +1,253 @@
+//! Running a Jenkins build and sending the Notification plugin's callbacks, shaped exactly as
+//! the plugin's `JobState`/`BuildState` serialize (research/jenkins-api.md §1.4–1.6).
+//!
+//! Plugin facts kept: Gson with snake_case names, null fields omitted (so `status` is absent at
+//! QUEUED/STARTED and `full_url` is absent without a configured root URL), HTML-safe escaping
+//! (`=` is sent as `\u003d`), job `name` is the short name while `url`s are relative;
+//! `Content-Type: application/json;charset=UTF-8`; Basic auth only from the URL's userinfo; the
+//! response status is not checked and only a 307 is followed. The plugin's retry bug (sending
+//! every retry once one attempt failed) is not reproduced: tests resend with `jenkins_event`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::jenkins_store::{Events, JenkinsStore};
+use crate::util::now_ms;
+use crate::world::World;
+
+#[derive(Serialize)]
+struct JobState {
+    name: String,
+    display_name: String,
+    url: String,
+    build: BuildState,
+}
+
+#[derive(Serialize)]
+struct BuildState {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    full_url: Option<String>,
+    number: u32,
+    queue_id: u64,
+    timestamp: i64,
+    duration: i64,
+    phase: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<String>,
+    url: String,
+    scm: ScmState,
+    /// Present only when the run has a ParametersAction (a parameterized job).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parameters: Option<BTreeMap<String, String>>,
+    log: String,
+    notes: String,
+    artifacts: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// No Git-plugin checkout (bionic's job fetches with `repo`), so only the two lists.
+#[derive(Serialize)]
+struct ScmState {
+    changes: Vec<String>,
+    culprits: Vec<String>,
+}
+
+/// `job.getUrl()`: `job/a/job/b/`.
+pub(crate) fn job_url(path: &str) -> String {
+    path.split('/').map(|s| format!("job/{s}/")).collect()
+}
+
+fn job_state(store: &JenkinsStore, queue_id: u64, phase: &str, status: Option<&str>) -> JobState {
+    let Some(item) = store.item(queue_id) else {
+        panic!("standins: no Jenkins queue item {queue_id}");
+    };
+    let job = store.jobs.get(&item.job);
+    let number = item
+        .number
+        .or_else(|| job.map(|j| j.next_build))
+        .unwrap_or(1);
+    let build = store.build(&item.job, number);
+    let start = build.map_or_else(now_ms, |b| b.timestamp);
+    let duration = build.map_or(0, |b| b.duration);
+    let (timestamp, duration) = match phase {
+        "QUEUED" => (build.map_or(item.since, |b| b.queued_at), 0),
+        "STARTED" => (start, 0),
+        "COMPLETED" => (start + duration, duration),
+        _ => (now_ms(), duration),
+    };
+    let short = item.job.rsplit('/').next().unwrap_or(&item.job).to_owned();
+    let url = format!("{}{number}/", job_url(&item.job));
+    JobState {
+        name: short.clone(),
+        display_name: short,
+        url: job_url(&item.job),
+        build: BuildState {
+            full_url: store.root_url().map(|root| format!("{root}{url}")),
+            number,
+            queue_id,
+            timestamp,
+            duration,
+            phase: phase.to_owned(),
+            status: status.map(str::to_owned),
+            url,
+            scm: ScmState {
+                changes: Vec::new(),
+                culprits: Vec::new(),
+            },
+            parameters: item.params.as_ref().map(|p| p.iter().cloned().collect()),
+            log: String::new(),
+            notes: String::new(),
+            artifacts: BTreeMap::new(),
+        },
+    }
+}
+
+/// Gson's default HTML-safe escaping. These characters only occur inside JSON strings, so
+/// replacing them in the serialized text is exact.
+fn gson_escape(json: &str) -> String {
+    json.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('=', "\\u003d")
+        .replace('\'', "\\u0027")
+}
+
+impl World {
+    /// The Notification-plugin payload for a queue item at `phase` (`QUEUED`, `STARTED`,
+    /// `COMPLETED`, `FINALIZED`) with `status` (pass `None` at QUEUED/STARTED, as the plugin
+    /// does). A build not started yet gets the number it would get. Panics on an unknown item.
+    pub fn jenkins_event(&self, queue_id: u64, phase: &str, status: Option<&str>) -> Value {
+        let state = job_state(&self.lock().jenkins, queue_id, phase, status);
+        serde_json::to_value(state).unwrap_or(Value::Null)
+    }
+
+    /// The same payload as the exact bytes the plugin sends (field order, Gson escaping).
+    pub fn jenkins_event_body(&self, queue_id: u64, phase: &str, status: Option<&str>) -> String {
+        let state = job_state(&self.lock().jenkins, queue_id, phase, status);
+        gson_escape(&serde_json::to_string(&state).unwrap_or_default())
+    }
+
+    /// Runs a queued build to `status` and POSTs the plugin's events to `notify_url`, in phase
+    /// order, returning each HTTP status. The build finishes whatever the endpoint answers; a
+    /// transport failure is reported as `Err` after all phases were tried.
+    pub async fn jenkins_run(
+        &self,
+        queue_id: u64,
+        status: &str,
+        notify_url: &str,
+        events: Events,
+    ) -> Result<Vec<u16>, String> {
+        self.lock().jenkins.start(queue_id)?;
+        let wanted: &[&str] = match events {
+            Events::All => &["QUEUED", "STARTED", "COMPLETED", "FINALIZED"],
+            Events::Completed => &["COMPLETED"],
+            Events::Finalized => &["FINALIZED"],
+        };
+        let mut statuses = Vec::new();
+        let mut failures = Vec::new();
+        for phase in ["QUEUED", "STARTED", "COMPLETED", "FINALIZED"] {
+            self.advance(queue_id, phase, status);
+            if !wanted.contains(&phase) {
+                continue;
+            }
+            let shown = matches!(phase, "COMPLETED" | "FINALIZED").then_some(status);
+            let body = self.jenkins_event_body(queue_id, phase, shown);
+            match post_event(notify_url, body).await {
+                Ok(code) => statuses.push(code),
+                Err(e) => failures.push(format!("{phase}: {e}")),
+            }
+        }
+        if failures.is_empty() {
+            Ok(statuses)
+        } else {
+            Err(format!(
+                "notification failed ({}); statuses so far {statuses:?}",
+                failures.join("; ")
+            ))
+        }
+    }
+
+    /// Moves the build's state to `phase` (result and duration at COMPLETED).
+    fn advance(&self, queue_id: u64, phase: &str, status: &str) {
+        let mut inner = self.lock();
+        let store = &mut inner.jenkins;
+        let Some((job, Some(number))) = store.item(queue_id).map(|q| (q.job.clone(), q.number))
+        else {
+            return;
+        };
+        let Some(build) = store.build_mut(&job, number) else {
+            return;
+        };
+        match phase {
+            "COMPLETED" => {
+                build.duration = (now_ms() - build.timestamp).max(1);
+                build.result = Some(status.to_owned());
+                build.building = false;
+            }
+            "FINALIZED" => build.in_progress = false,
+            _ => {}
+        }
+    }
+}
+
+/// One POST as `Protocol.HTTP` sends it.
+async fn post_event(url: &str, body: String) -> Result<u16, String> {
+    let mut url = reqwest::Url::parse(url).map_err(|e| format!("bad URL {url}: {e}"))?;
+    // Basic auth from userinfo, not percent-decoded (`url.getUserInfo()`).
+    let auth = (!url.username().is_empty()).then(|| {
+        let userinfo = format!("{}:{}", url.username(), url.password().unwrap_or_default());
+        base64::engine::general_purpose::STANDARD.encode(userinfo)
+    });
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut target = url.to_string();
+    // The plugin re-POSTs once to a 307's Location; other redirects are not followed.
+    for _ in 0..2 {
+        let mut request = client
+            .post(&target)
+            .header("Content-Type", "application/json;charset=UTF-8")
+            .body(body.clone());
+        if let Some(auth) = &auth {
+            request = request.header("Authorization", format!("Basic {auth}"));
+        }
+        let response = request.send().await.map_err(|e| e.to_string())?;
+        let code = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .map(str::to_owned);
+        match (code, location) {
+            (307, Some(next)) => target = next,
+            _ => return Ok(code),
+        }
+    }
+    Ok(307)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_urls_nest_folders() {
+        assert_eq!(job_url("bionic-presubmit"), "job/bionic-presubmit/");
+        assert_eq!(job_url("a/b"), "job/a/job/b/");
+    }
+
+    #[test]
+    fn gson_escapes_html_characters() {
+        assert_eq!(
+            gson_escape(r#"{"a":"x=1&y<2"}"#),
+            r#"{"a":"x\u003d1\u0026y\u003c2"}"#
+        );
+    }
+}
