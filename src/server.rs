@@ -292,9 +292,14 @@ async fn handle_event(app: &AppState, event: &JenkinsEvent) -> Result<Response, 
         },
     )
     .await?;
-    Ok(match accepted {
+    Ok(respond(app, accepted, item.as_ref()))
+}
+
+/// The answer to an accepted callback; a queued item also wakes the worker.
+fn respond(app: &AppState, accepted: Accepted, item: Option<&Item>) -> Response {
+    match accepted {
         Accepted::Queued(id) => {
-            log_queued(id, item.as_ref());
+            log_queued(id, item);
             app.wake.notify_one();
             reply(
                 StatusCode::ACCEPTED,
@@ -312,7 +317,7 @@ async fn handle_event(app: &AppState, event: &JenkinsEvent) -> Result<Response, 
             tracing::debug!("recorded");
             reply(StatusCode::OK, json!({ "result": "recorded" }))
         }
-    })
+    }
 }
 
 fn log_queued(id: i64, item: Option<&Item>) {
