@@ -175,6 +175,12 @@ pub(crate) fn required<T>(
 
 /// Parses a body that must be one JSON object.
 pub(crate) fn parse_object(body: &[u8]) -> Result<Map<String, Value>, BodyError> {
+    // The plugin's other format: say which setting to change rather than where JSON broke.
+    if body.trim_ascii_start().starts_with(b"<") {
+        return Err(BodyError::NotJson(
+            "it looks like XML; set the Notification plugin endpoint's Format to JSON".into(),
+        ));
+    }
     match serde_json::from_slice(body) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(BodyError::NotObject),

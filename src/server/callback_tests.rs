@@ -103,6 +103,10 @@ fn bad_bodies_name_the_problem() {
         ),
     ];
     cases.push(("empty", String::new()));
+    cases.push((
+        "xml",
+        "<job><name>bionic-presubmit</name><build><number>4</number></build></job>".into(),
+    ));
     let rendered: Vec<String> = cases
         .iter()
         .map(|(what, body)| {
