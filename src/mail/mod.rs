@@ -1,1 +1,313 @@
-//! Placeholder: mail parsing (being written).
+//! Turns one raw Gerrit notification mail (RFC 5322 bytes) into a [`Notification`].
+//!
+//! The pipeline, each step in its own submodule:
+//! 1. [`mime`]: parse MIME with `mail-parser`, pick the `text/plain` part (HTML only when there is
+//!    none), undo the transfer encoding and charset, CRLF -> LF, unflow `format=flowed`.
+//! 2. [`footers`]: read the `Gerrit-*: value` footers from the trailing block after the last
+//!    `-- ` line (or the trailing run of footer lines when there is no separator) as a multimap,
+//!    and validate the ones we use.
+//! 3. [`body`]: for `comment` mails, read the review: the cover letter's `Patch Set N: votes`
+//!    line, the message after it and the patch-set-level comments, never inline file comments.
+//!
+//! Anything the bot must not act on comes back as a [`SetAside`] with a one-line reason. The
+//! sender is checked before anything in the body is looked at: footers alone prove nothing (a
+//! human reply can quote or un-hide real footers; see `docs/research/gerrit-email.md` §7).
+//! See SPEC §3 and the Gerrit mail formats in `/work/shared/research/gerrit-email.md`.
+
+mod body;
+mod footers;
+mod html;
+mod mime;
+#[cfg(test)]
+mod tests;
+
+use std::convert::Infallible;
+use std::fmt;
+use std::str::FromStr;
+
+use mail_parser::{HeaderName, Message, MessageParser};
+use thiserror::Error;
+
+use crate::types::{ChangeLocator, PatchSet, Project};
+
+/// Largest raw mail accepted. A normal mail with `sendemail.includeDiff` is a few MB.
+pub const MAX_MAIL_BYTES: usize = 10 * 1024 * 1024;
+
+/// A Gerrit notification the bot may act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    pub message_type: MessageType,
+    /// `I` + 40 hex digits, as the footer gave it.
+    pub change_id: String,
+    pub patch_set: PatchSet,
+    pub project: Project,
+    /// `Gerrit-Branch` (short name, e.g. `main`). [`parse`] guarantees that a notification has a
+    /// branch or a change number (or both).
+    pub branch: Option<String>,
+    /// `Gerrit-Change-Number` (Gerrit 2.14+).
+    pub change_number: Option<u64>,
+    /// The From address, lowercased.
+    pub sender: String,
+    /// Reply-To addresses, lowercased (3.x lists the commenter and all recipients).
+    pub reply_to: Vec<String>,
+    /// The decoded Subject (RFC 2047 words undone); empty if the mail has none.
+    pub subject: String,
+    /// The Message-ID without its angle brackets.
+    pub message_id: Option<String>,
+    /// The review, for `comment` mails only.
+    pub review: Option<Review>,
+}
+
+impl Notification {
+    /// How to address the change in Gerrit's REST API: `project~number` when the mail gave the
+    /// number (2.14+), else `project~branch~Change-Id`.
+    ///
+    /// [`parse`] only returns notifications that have one of the two, so the `Triplet` always has
+    /// a real branch. A hand-built value with neither gets a `Triplet` with an empty branch, which
+    /// Gerrit answers with "not found"; build notifications through [`parse`].
+    pub fn locator(&self) -> ChangeLocator {
+        match self.change_number {
+            Some(number) => ChangeLocator::Number {
+                project: self.project.0.clone(),
+                number,
+            },
+            None => ChangeLocator::Triplet {
+                project: self.project.0.clone(),
+                branch: self.branch.clone().unwrap_or_default(),
+                change_id: self.change_id.clone(),
+            },
+        }
+    }
+}
+
+/// What a `comment` mail says: the vote line, the text that may hold commands, and who wrote it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Review {
+    /// N of the cover letter's `Patch Set N: ...` line.
+    pub patch_set: Option<PatchSet>,
+    /// The vote tokens on that line, as Gerrit formats them: `Verified+1`, `Code-Review-2`,
+    /// `-Verified` (vote removed). Empty when the line carries no votes or is not well formed.
+    pub votes: Vec<String>,
+    /// The review message after the vote line plus the patch-set-level comments (`Patchset:`
+    /// group of 3.x mails), without inline file comments. Commands are read from this only.
+    pub command_text: String,
+    /// `<Name>` from `<Name> has posted comments on this change.`
+    pub author: Option<String>,
+}
+
+impl Review {
+    /// Whether the vote line carries exactly this token (e.g. `Verified+1`).
+    pub fn has_vote(&self, token: &str) -> bool {
+        self.votes.iter().any(|v| v == token)
+    }
+}
+
+/// `Gerrit-MessageType`, with Gerrit's spellings (`EmailFactories.java`, `user-notify.txt`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum MessageType {
+    NewChange,
+    NewPatchSet,
+    Comment,
+    Abandon,
+    Merged,
+    MergeFailed,
+    Restore,
+    Revert,
+    DeleteVote,
+    DeleteReviewer,
+    SetAssignee,
+    AddToAttentionSet,
+    RemoveFromAttentionSet,
+    /// Anything else (plugins' types, account mails). [`parse`] never returns it: an unknown
+    /// type is [`SetAside::UnknownType`].
+    Other(String),
+}
+
+const TYPE_NAMES: [(&str, MessageType); 13] = [
+    ("newchange", MessageType::NewChange),
+    ("newpatchset", MessageType::NewPatchSet),
+    ("comment", MessageType::Comment),
+    ("abandon", MessageType::Abandon),
+    ("merged", MessageType::Merged),
+    ("merge-failed", MessageType::MergeFailed),
+    ("restore", MessageType::Restore),
+    ("revert", MessageType::Revert),
+    ("deleteVote", MessageType::DeleteVote),
+    ("deleteReviewer", MessageType::DeleteReviewer),
+    ("setassignee", MessageType::SetAssignee),
+    ("addToAttentionSet", MessageType::AddToAttentionSet),
+    (
+        "removeFromAttentionSet",
+        MessageType::RemoveFromAttentionSet,
+    ),
+];
+
+impl MessageType {
+    /// Gerrit's spelling.
+    pub fn as_str(&self) -> &str {
+        match self {
+            MessageType::Other(s) => s,
+            known => TYPE_NAMES
+                .iter()
+                .find(|(_, t)| t == known)
+                .map_or("", |(name, _)| name),
+        }
+    }
+}
+
+impl FromStr for MessageType {
+    type Err = Infallible;
+    /// Gerrit's spellings, compared ignoring ASCII case; anything else is `Other`.
+    fn from_str(s: &str) -> Result<Self, Infallible> {
+        let s = s.trim();
+        Ok(TYPE_NAMES
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(s))
+            .map_or_else(|| MessageType::Other(s.to_string()), |(_, t)| t.clone()))
+    }
+}
+
+impl fmt::Display for MessageType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a mail is set aside (moved to `set_aside_label`, never acted on). `Display` is one line.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SetAside {
+    #[error("sender `{0}` does not match [gmail] senders")]
+    ForeignSender(String),
+    #[error("no Gerrit footers: not a Gerrit notification")]
+    NoFooters,
+    #[error("Gerrit footer `{0}` is missing")]
+    MissingFooter(&'static str),
+    #[error("Gerrit footer `{key}` has a bad value `{value}`")]
+    BadFooter { key: &'static str, value: String },
+    #[error("unknown Gerrit-MessageType `{0}`")]
+    UnknownType(String),
+    #[error("malformed mail: {0}")]
+    Malformed(String),
+    #[error("mail is {0} bytes, over the {MAX_MAIL_BYTES}-byte limit")]
+    TooLarge(usize),
+}
+
+/// Parses one raw mail. `senders` are the `[gmail] senders` patterns (see [`sender_matches`]).
+///
+/// Known types the bot does not act on (`merged`, `abandon`, ...) are `Ok`: the policy skips
+/// them. Never panics; linear in the size of the mail.
+pub fn parse(raw: &[u8], senders: &[String]) -> Result<Notification, SetAside> {
+    if raw.len() > MAX_MAIL_BYTES {
+        return Err(SetAside::TooLarge(raw.len()));
+    }
+    let message = MessageParser::default()
+        .parse(raw)
+        .filter(|m| !m.parts.is_empty())
+        .ok_or_else(|| SetAside::Malformed("no RFC 5322 header".into()))?;
+    let sender = from_address(&message)?;
+    if !senders.iter().any(|p| sender_matches(p, &sender)) {
+        return Err(SetAside::ForeignSender(sender));
+    }
+    let text = mime::body_text(&message)?;
+    let (entries, before) = footers::split(&text.text, text.source);
+    let fields = footers::fields(&entries)?;
+    let review =
+        (fields.message_type == MessageType::Comment).then(|| body::review(before, text.source));
+    Ok(Notification {
+        message_type: fields.message_type,
+        change_id: fields.change_id,
+        patch_set: fields.patch_set,
+        project: fields.project,
+        branch: fields.branch,
+        change_number: fields.change_number,
+        sender,
+        reply_to: reply_to(&message),
+        subject: message.subject().map(one_line).unwrap_or_default(),
+        message_id: message.message_id().map(one_line),
+        review,
+    })
+}
+
+/// Whether `address` matches `pattern` as a whole, ignoring case; `*` in the pattern matches
+/// any run of characters (also none). No other character is special.
+pub fn sender_matches(pattern: &str, address: &str) -> bool {
+    let p: Vec<char> = pattern.trim().to_lowercase().chars().collect();
+    let a: Vec<char> = address.trim().to_lowercase().chars().collect();
+    // Iterative wildcard match: on a mismatch, let the last `*` swallow one more character.
+    let (mut pi, mut ai) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ai < a.len() {
+        if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ai));
+            pi += 1;
+        } else if pi < p.len() && p[pi] == a[ai] {
+            pi += 1;
+            ai += 1;
+        } else if let Some((sp, sa)) = star {
+            pi = sp + 1;
+            ai = sa + 1;
+            star = Some((sp, sa + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// The single From address, lowercased. Several From headers or addresses are not Gerrit's.
+fn from_address(message: &Message<'_>) -> Result<String, SetAside> {
+    let from_headers = message
+        .root_part()
+        .headers
+        .iter()
+        .filter(|h| h.name == HeaderName::From)
+        .count();
+    if from_headers > 1 {
+        return Err(SetAside::Malformed(format!("{from_headers} From headers")));
+    }
+    let addresses: Vec<String> = message
+        .from()
+        .map(|list| {
+            list.iter()
+                .filter_map(|a| a.address())
+                .map(|a| one_line(a.trim()).to_lowercase())
+                .collect()
+        })
+        .unwrap_or_default();
+    match addresses.as_slice() {
+        [one] if !one.is_empty() => Ok(one.clone()),
+        [] | [_] => Err(SetAside::Malformed("no From address".into())),
+        many => Err(SetAside::ForeignSender(many.join(", "))),
+    }
+}
+
+fn reply_to(message: &Message<'_>) -> Vec<String> {
+    message
+        .reply_to()
+        .map(|list| {
+            list.iter()
+                .filter_map(|a| a.address())
+                .map(|a| one_line(a.trim()).to_lowercase())
+                .filter(|a| !a.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Header text for logs and `Display`: control characters (CR, LF, NUL...) become spaces.
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// Shortens untrusted text quoted in a [`SetAside`] reason.
+fn excerpt(s: &str) -> String {
+    const MAX: usize = 100;
+    let mut out = one_line(s);
+    if let Some((cut, _)) = out.char_indices().nth(MAX) {
+        out.truncate(cut);
+        out.push('…');
+    }
+    out
+}
