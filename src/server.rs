@@ -30,10 +30,11 @@ use tracing::{Instrument, field};
 
 pub use callback::{
     BodyError, BuildEvent, BuildStatus, Decision, FAILURE_HINT, JenkinsEvent, Phase, Rejection,
-    build_link, clean_review, decide, presubmit_review,
+    build_link, clean_review, decide, decision_line, presubmit_review,
 };
 
 use crate::config::Config;
+use crate::console::{self, Kind};
 use crate::credentials::{self, Secret};
 use crate::gerrit::Gerrit;
 use crate::outbox::{self, Accepted, Action, Backoff, Callback, Item, Worker};
@@ -238,8 +239,10 @@ async fn notification(
     async move {
         authorize(&app, &headers, &uri)?;
         let body = body_bytes(&app, body)?;
-        let event = JenkinsEvent::parse(&body)
-            .inspect_err(|e| tracing::warn!(error = %e, "bad callback"))?;
+        let event = JenkinsEvent::parse(&body).inspect_err(|e| {
+            tracing::warn!(error = %e, "bad callback");
+            console::line(Kind::Error, "callback", &format!("bad request: {e}"));
+        })?;
         let span = tracing::Span::current();
         span.record("job", event.name.as_str());
         span.record("number", event.build.number);
@@ -261,8 +264,15 @@ async fn handle_event(app: &AppState, event: &JenkinsEvent) -> Result<Response, 
         }
         _ => None,
     };
-    let decision = decide(event, &app.config, triggered.as_ref())
-        .inspect_err(|e| tracing::warn!(error = %e, "callback rejected"))?;
+    let decision = decide(event, &app.config, triggered.as_ref()).inspect_err(|e| {
+        tracing::warn!(error = %e, "callback rejected");
+        let build = format!("{} #{} {}", event.name, b.number, b.phase);
+        console::line(Kind::Error, "callback", &format!("{build}: {e}"));
+    })?;
+    let line = decision_line(event, &decision);
+    if !matches!(decision, Decision::Post(_)) {
+        print_line(line.as_ref());
+    }
     let item = match decision {
         Decision::Ignored => {
             tracing::info!("ignored job: nothing to do");
@@ -292,7 +302,16 @@ async fn handle_event(app: &AppState, event: &JenkinsEvent) -> Result<Response, 
         },
     )
     .await?;
+    if matches!(accepted, Accepted::Queued(_)) {
+        print_line(line.as_ref());
+    }
     Ok(respond(app, accepted, item.as_ref()))
+}
+
+fn print_line(line: Option<&(Kind, String, String)>) {
+    if let Some((kind, context, text)) = line {
+        console::line(*kind, context, text);
+    }
 }
 
 /// The answer to an accepted callback; a queued item also wakes the worker.
@@ -356,12 +375,14 @@ async fn drop_rejection(
             action: Action::DropRejection,
             change: rest_id_from_plain(&change),
             revision: patch_set.to_string(),
-            source: format!("drop-rejection {change}/{patch_set}"),
+            source: "drop-rejection".into(),
         },
     )
     .instrument(span.clone())
     .await?;
     span.in_scope(|| tracing::info!(id, "drop-rejection queued"));
+    let text = format!("{change} patch set {patch_set}: queued");
+    console::line(Kind::Check, "drop-rejection", &text);
     app.wake.notify_one();
     Ok(reply(
         StatusCode::ACCEPTED,

@@ -10,6 +10,7 @@ use tokio::sync::Notify;
 use tracing::Instrument;
 
 use super::now_ms;
+use crate::console::{self, Kind};
 use crate::gerrit::{Gerrit, GerritError, ReviewInput, VERIFIED};
 use crate::state::{State, StateError};
 
@@ -39,6 +40,15 @@ impl Backoff {
         let full = self.first.saturating_mul(factor).min(self.max);
         full / 2 + full.mul_f64(fastrand::f64() / 2.0)
     }
+}
+
+/// `bionic-presubmit #42 => platform/bionic~7 patch set 3: posted`
+fn outcome_text(item: &Due, outcome: &str) -> String {
+    let change = percent_encoding::percent_decode_str(&item.change).decode_utf8_lossy();
+    format!(
+        "{} => {change} patch set {}: {outcome}",
+        item.source, item.revision
+    )
 }
 
 /// Delivers outbox items to Gerrit.
@@ -190,6 +200,7 @@ impl Worker {
         match attempt {
             Attempt::Done(outcome) => {
                 tracing::info!(attempts, outcome = %outcome, "delivered");
+                console::line(Kind::Check, "gerrit", &outcome_text(item, &outcome));
                 self.set(id, "done", attempts, now, None, Some(outcome))
                     .await
             }
@@ -202,6 +213,8 @@ impl Worker {
             }
             Attempt::Failed(reason) => {
                 tracing::error!(attempts, error = %reason, "not retried: Gerrit will not accept it");
+                let text = outcome_text(item, &format!("{reason} (not retried)"));
+                console::line(Kind::Error, "gerrit", &text);
                 self.set(id, "failed", attempts, now, Some(reason), None)
                     .await
             }

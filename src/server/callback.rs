@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use thiserror::Error;
 
 use crate::config::Config;
+use crate::console::Kind;
 use crate::gerrit::{ReviewInput, VERIFIED};
 use crate::outbox::{Action, Item};
 use crate::state::Triggered;
@@ -413,6 +414,52 @@ pub fn build_link(template: &str, event: &JenkinsEvent, jenkins_url: &str) -> St
     }
     out.push_str(rest);
     out
+}
+
+/// The coloured console line for a decision (SPEC §10), or None for a phase that decides
+/// nothing yet. `Post` lines are printed only when the item is queued, not for duplicates.
+pub fn decision_line(event: &JenkinsEvent, decision: &Decision) -> Option<(Kind, String, String)> {
+    let b = &event.build;
+    let build = format!("{} #{}", event.name, b.number);
+    let status = b
+        .status
+        .as_ref()
+        .map_or_else(String::new, |s| format!(" {s}"));
+    let skip = |why: String| {
+        Some((
+            Kind::Skip,
+            "callback".to_string(),
+            format!("{build}: {why}"),
+        ))
+    };
+    match decision {
+        Decision::NotFinished => None,
+        Decision::Ignored => skip("ignored job".into()),
+        Decision::UnknownJob => skip("unknown job".into()),
+        Decision::NoChange => skip(format!(
+            "clean build of no known change (no build recorded for queue id {})",
+            b.queue_id
+                .map_or_else(|| "-".to_string(), |q| q.to_string())
+        )),
+        Decision::Post(item) => {
+            let Action::Review(r) = &item.action else {
+                return None;
+            };
+            let (kind, vote) = match r.labels.get(VERIFIED) {
+                Some(v) => (Kind::Check, format!(" Verified{v:+}")),
+                None if r.message.as_deref() == Some("out/ directory removed") => {
+                    (Kind::Clean, " out/ removed".to_string())
+                }
+                None => (Kind::Check, " no vote".to_string()),
+            };
+            let change = percent_encoding::percent_decode_str(&item.change).decode_utf8_lossy();
+            let text = format!(
+                "{build}{status} => {change} patch set {}:{vote}",
+                item.revision
+            );
+            Some((kind, b.phase.to_string(), text))
+        }
+    }
 }
 
 #[cfg(test)]

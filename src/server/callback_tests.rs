@@ -307,3 +307,46 @@ fn every_message_text_the_bot_posts() {
     }
     insta::assert_snapshot!(out.join("\n---\n"));
 }
+
+#[test]
+fn console_lines_name_the_build_and_the_decision() {
+    let c = config();
+    let t = clean_triggered();
+    let mut lines = Vec::new();
+    let cases = [
+        (
+            event("bionic-presubmit", "COMPLETED", Some("SUCCESS")),
+            None,
+        ),
+        (
+            event("bionic-presubmit", "FINALIZED", Some("FAILURE")),
+            None,
+        ),
+        (
+            event("bionic-presubmit", "COMPLETED", Some("ABORTED")),
+            None,
+        ),
+        (event("bionic-presubmit", "STARTED", None), None),
+        (
+            event("clean-bionic-presubmit", "COMPLETED", Some("SUCCESS")),
+            Some(&t),
+        ),
+        (
+            event("clean-bionic-presubmit", "COMPLETED", Some("SUCCESS")),
+            None,
+        ),
+        (event("bionic-lint", "COMPLETED", Some("SUCCESS")), None),
+        (
+            event("someone-elses-job", "COMPLETED", Some("SUCCESS")),
+            None,
+        ),
+    ];
+    for (e, triggered) in cases {
+        let d = decide(&e, &c, triggered).unwrap();
+        lines.push(match decision_line(&e, &d) {
+            Some((kind, context, text)) => format!("{kind:?}({context}): {text}"),
+            None => format!("(none for {} {})", e.name, e.build.phase),
+        });
+    }
+    insta::assert_snapshot!(lines.join("\n"));
+}
