@@ -26,8 +26,10 @@ pub struct NewChange {
     pub committer_email: String,
     /// Paths the first patch set touches (without Gerrit's magic `/COMMIT_MSG`).
     pub files: Vec<String>,
-    pub subject: String,
 }
+
+/// The commit subject every stand-in change carries.
+pub(crate) const SUBJECT: &str = "Fix the frobnicator";
 
 static NEXT_CHANGE_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -41,7 +43,6 @@ impl Default for NewChange {
             number: None,
             committer_email: "a@google.com".into(),
             files: vec!["libc/foo.cpp".into()],
-            subject: "Fix the frobnicator".into(),
         }
     }
 }
@@ -465,7 +466,7 @@ impl World {
             project: c.project,
             branch: c.branch,
             change_id: c.change_id,
-            subject: c.subject,
+            subject: SUBJECT.to_owned(),
             status: ChangeStatus::New,
             owner,
             created: now,

@@ -204,6 +204,11 @@ impl World {
         );
     }
 
+    /// Deletes the job at `path` (later triggers get 404); its queue items stay.
+    pub fn jenkins_remove_job(&self, path: &str) {
+        self.lock().jenkins.jobs.remove(path.trim_matches('/'));
+    }
+
     /// Sets Jenkins' configured root URL (default: the stand-in's own URL). `None` makes the
     /// Notification plugin leave `build.full_url` out, as on an unconfigured Jenkins.
     pub fn jenkins_set_root_url(&self, url: Option<String>) {
