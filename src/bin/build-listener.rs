@@ -20,6 +20,7 @@ struct Args {
 async fn main() -> ExitCode {
     let args = Args::parse();
     cli::init_tracing();
+    bionicbb::console::init();
     let config = match args.config.load() {
         Ok(c) => c,
         Err(e) => return cli::config_error(&e),
