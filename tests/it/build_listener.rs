@@ -1026,8 +1026,9 @@ async fn the_binary_serves_until_sigterm_and_exits_0() {
         .expect("callbacks");
     eventually("the review", || env.reviews().len() == 1).await;
     let pid = child.id().expect("pid").to_string();
-    let kill = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
+    // The shell's builtin `kill`: no dependency on procps being installed.
+    let kill = std::process::Command::new("sh")
+        .args(["-c", "kill -TERM \"$1\"", "sh", &pid])
         .status()
         .expect("kill");
     assert!(kill.success());
