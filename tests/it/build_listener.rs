@@ -681,6 +681,16 @@ async fn bad_input_gets_a_one_line_4xx_and_nothing_accepted_is_lost() {
         assert!((400..500).contains(&status), "{what}: {status} {answer}");
         rendered.push(format!("{endpoint} {what}: {status} {answer}"));
     }
+    for (method, path) in [("GET", "/"), ("GET", "/drop-rejection"), ("POST", "/other")] {
+        let response = reqwest::Client::new()
+            .request(method.parse().expect("method"), format!("{}{path}", l.url))
+            .send()
+            .await
+            .expect("answer");
+        let status = response.status().as_u16();
+        let answer = response.text().await.expect("body");
+        rendered.push(format!("{method} {path}: {status} {answer}"));
+    }
     insta::assert_snapshot!(rendered.join("\n"));
     // Still serving, and the accepted -1 lands once Gerrit is back.
     let health = reqwest::get(format!("{}/healthz", l.url))
