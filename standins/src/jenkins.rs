@@ -119,6 +119,12 @@ async fn dispatch(
         let root = store.root_url().unwrap_or(request_root);
         return match rest.as_slice() {
             ["api", "json"] if get => json_ok(&root_json(store, &root)),
+            // API-token clients need no crumb, but clients that ask get one.
+            ["crumbIssuer", "api", "json"] if get => json_ok(&json!({
+                "_class": "hudson.security.csrf.DefaultCrumbIssuer",
+                "crumb": "5f4dcc3b5aa765d61d8327deb882cf99",
+                "crumbRequestField": "Jenkins-Crumb",
+            })),
             ["queue", "item", id, "api", "json"] if get => {
                 match id.parse().ok().and_then(|id| store.item(id)) {
                     Some(_) => json_ok(&queue_item_json(store, id, &root)),

@@ -19,6 +19,12 @@ const LENIENT: GeneralPurpose = GeneralPurpose::new(
 
 /// Splits at the first empty line. A message without one is all headers.
 fn split_head(raw: &[u8]) -> (&[u8], &[u8]) {
+    if let Some(body) = raw
+        .strip_prefix(b"\r\n")
+        .or_else(|| raw.strip_prefix(b"\n"))
+    {
+        return (&[], body);
+    }
     for i in 0..raw.len() {
         if raw[i] == b'\n' {
             let rest = &raw[i + 1..];

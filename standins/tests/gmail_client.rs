@@ -386,3 +386,68 @@ async fn history_and_profile_report_string_ids() {
         .expect_err("0 is invalid");
     assert_eq!(error_code(&err), Some(404));
 }
+
+#[tokio::test]
+async fn labels_create_and_conflict() {
+    let s = Standins::start().await;
+    let hub = hub(&s, s.world.gmail_tokens().access_token);
+    let request = google_gmail1::api::Label {
+        name: Some("gerrit-ignored".into()),
+        label_list_visibility: Some("labelShow".into()),
+        message_list_visibility: Some("show".into()),
+        ..Default::default()
+    };
+    let (_, created) = hub
+        .users()
+        .labels_create(request.clone(), "me")
+        .add_scope(Scope::Modify)
+        .doit()
+        .await
+        .expect("labels.create");
+    assert_eq!(created.id, Some(s.world.gmail_label("gerrit-ignored")));
+    let err = hub
+        .users()
+        .labels_create(request, "me")
+        .add_scope(Scope::Modify)
+        .doit()
+        .await
+        .expect_err("duplicate");
+    assert_eq!(error_code(&err), Some(409));
+}
+
+#[tokio::test]
+async fn metadata_and_batch_modify() {
+    let s = Standins::start().await;
+    let w = &s.world;
+    let a = w.gmail_deliver(&mail(1, "a"), &["gerrit"]);
+    let b = w.gmail_deliver(&mail(2, "b"), &["gerrit"]);
+    let hub = hub(&s, w.gmail_tokens().access_token);
+    let (_, m) = hub
+        .users()
+        .messages_get("me", &a)
+        .format("metadata")
+        .add_metadata_headers("Subject")
+        .add_scope(Scope::Modify)
+        .doit()
+        .await
+        .expect("metadata");
+    let headers = m.payload.and_then(|p| p.headers).expect("headers");
+    assert_eq!(headers.len(), 1);
+    assert_eq!(headers[0].name.as_deref(), Some("Subject"));
+    assert!(m.raw.is_none());
+
+    let request = google_gmail1::api::BatchModifyMessagesRequest {
+        ids: Some(vec![a.clone(), b.clone()]),
+        add_label_ids: Some(vec!["TRASH".into()]),
+        remove_label_ids: None,
+    };
+    let response = hub
+        .users()
+        .messages_batch_modify(request, "me")
+        .add_scope(Scope::Modify)
+        .doit()
+        .await
+        .expect("batchModify");
+    assert_eq!(response.status().as_u16(), 204);
+    assert!(w.gmail_messages().iter().all(|m| m.trashed));
+}
