@@ -117,7 +117,8 @@ fn a_patch_set_already_built_by_its_job_is_not_built_again() {
 
 #[test]
 fn skip_rules_each_prevent_a_build() {
-    let cases: Vec<(fn(&mut ChangeFacts), fn(&SkipReason) -> bool)> = vec![
+    type Case = (fn(&mut ChangeFacts), fn(&SkipReason) -> bool);
+    let cases: Vec<Case> = vec![
         (
             |f| f.committer_email = "a@google.com.evil.com".into(),
             |r| matches!(r, SkipReason::UntrustedCommitter(_)),

@@ -66,10 +66,11 @@ impl Poller {
             }
             Decision::Skip(_) => Ok(()),
         };
-        if done.is_ok() && !self.dry_run {
-            if let Err(e) = self.state.mark_answered(step_key).await {
-                tracing::warn!(error = %e, step_key, "action done but not recorded");
-            }
+        if done.is_ok()
+            && !self.dry_run
+            && let Err(e) = self.state.mark_answered(step_key).await
+        {
+            tracing::warn!(error = %e, step_key, "action done but not recorded");
         }
         done
     }

@@ -1,3 +1,5 @@
-//! The one integration-test binary: scenario files per feature.
+//! The one integration-test binary: the shared harness, then scenario files per feature.
 
 mod build_listener;
+mod gmail_listener;
+mod harness;

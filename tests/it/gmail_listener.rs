@@ -1,0 +1,438 @@
+//! gmail-listener scenarios: mails in the stand-in Gmail, `poll_once`, and what Jenkins queued,
+//! what Gerrit received and where each mail ended.
+
+use std::time::Duration;
+
+use standins::{Fault, Service};
+
+use crate::harness::{Env, MailSpec, Setup, change_id_for, eventually};
+
+#[tokio::test]
+async fn a_new_patch_set_is_built_once_with_the_current_ref() {
+    let mut env = Env::new().await;
+    let n = env.change(123445, &change_id_for(123445));
+    env.world
+        .gerrit_add_patch_set(n, "dev@google.com", vec!["libc/bionic/strlen.cpp".into()]);
+    let first = env.deliver(&MailSpec::new("newpatchset", n, 2).render());
+    let report = env.poll_once().await;
+    assert_eq!((report.seen, report.builds, report.trashed), (1, 1, 1));
+    let b = env.expect_builds(1).remove(0);
+    assert_eq!(b.job, "bionic-presubmit");
+    assert_eq!(b.params["REF"], "refs/changes/45/123445/2");
+    assert_eq!(b.params["CHANGE_ID"], change_id_for(n));
+    assert_eq!(b.params["PROJECT"], "bionic");
+    env.expect_trashed(&first);
+
+    // Adding a reviewer re-sends newchange for the same patch set: nothing is built.
+    let again = env.deliver(&MailSpec::new("newchange", n, 2).render());
+    env.poll_once().await;
+    env.expect_builds(0);
+    env.expect_trashed(&again);
+    env.finish();
+}
+
+#[tokio::test]
+async fn the_build_memory_survives_a_restart() {
+    let mut env = Env::new().await;
+    let n = env.change(2001, &change_id_for(2001));
+    env.deliver(&MailSpec::new("newchange", n, 1).render());
+    env.poll_once().await;
+    env.expect_builds(1);
+    // A fresh poller (a new process) opens the same state file.
+    env.deliver(&MailSpec::new("newchange", n, 1).render());
+    env.poller(false).await.poll_once().await.expect("poll");
+    env.expect_builds(0);
+    env.finish();
+}
+
+#[tokio::test]
+async fn retry_always_builds_again_and_targets_set_lunch_target() {
+    let mut env = Env::new().await;
+    let n = env.change(3003, &change_id_for(3003));
+    env.deliver(&MailSpec::new("newchange", n, 1).render());
+    env.poll_once().await;
+    env.expect_builds(1);
+    let id = env.deliver(
+        &MailSpec::comment(n, 1, "", "bionicbb: retry\nbionicbb:arm\nbionicbb: clean").render(),
+    );
+    let report = env.poll_once().await;
+    assert_eq!((report.builds, report.cleans), (2, 1));
+    let builds = env.expect_builds(3);
+    assert_eq!(builds[0].job, "bionic-presubmit");
+    assert!(
+        !builds[0]
+            .params
+            .get("LUNCH_TARGET")
+            .is_some_and(|t| !t.is_empty())
+    );
+    assert_eq!(builds[1].params["LUNCH_TARGET"], "aosp_arm-eng");
+    assert_eq!(builds[2].job, "clean-bionic-presubmit");
+    env.expect_trashed(&id);
+    // The clean build's queue id maps back to the change for build-listener.
+    let state = bionicbb::state::State::open(&env.config().state.path).expect("state");
+    let t = state
+        .triggered(builds[2].queue_id)
+        .await
+        .expect("db")
+        .expect("recorded");
+    assert_eq!(t.change_key, format!("platform/bionic~{n}"));
+    env.finish();
+}
+
+#[tokio::test]
+async fn untrusted_committers_and_skip_rules_build_nothing() {
+    let env = Env::new().await;
+    let cases = [
+        ("a@google.com.evil.com", "libc/x.c"),
+        ("dev@example.org", "libc/x.c"),
+        ("dev@google.com", "libc/CleanSpec.mk"),
+        ("dev@google.com", "tools/bionicbb/gmail.py"),
+    ];
+    let mut ids = Vec::new();
+    for (i, (committer, file)) in cases.iter().enumerate() {
+        let number = 4000 + i as u64;
+        env.world.gerrit_add_change(standins::NewChange {
+            project: "platform/bionic".into(),
+            branch: "main".into(),
+            change_id: change_id_for(number),
+            number: Some(number),
+            committer_email: (*committer).into(),
+            files: vec![(*file).into()],
+        });
+        ids.push(env.deliver(&MailSpec::new("newpatchset", number, 1).render()));
+        ids.push(env.deliver(&MailSpec::comment(number, 1, "", "bionicbb: retry").render()));
+    }
+    let report = env.poll_once().await;
+    assert_eq!(report.builds, 0);
+    for id in &ids {
+        env.expect_trashed(id);
+    }
+    env.finish();
+}
+
+#[tokio::test]
+async fn mail_the_bot_will_not_act_on_is_set_aside_not_destroyed() {
+    let env = Env::new().await;
+    let n = env.change(5005, &change_id_for(5005));
+    let mut foreign = MailSpec::new("newchange", n, 1);
+    foreign.from = "Mallory <mallory@example.com>".into();
+    let foreign = env.deliver(&foreign.render());
+    let unknown = env.deliver(&MailSpec::new("combinedCheckStateUpdate", n, 1).render());
+    let human =
+        env.deliver(b"From: Bob <bob@google.com>\r\nSubject: hi\r\n\r\nno footers here\r\n");
+    let garbage = env.deliver(&[0xff, 0xfe, 0x00, 0x13, 0x37]);
+    let report = env.poll_once().await;
+    assert_eq!(report.set_aside, 4, "{report:?}");
+    for id in [&foreign, &unknown, &human, &garbage] {
+        env.expect_set_aside(id);
+    }
+    // Set aside means out of the queue: the next poll sees nothing.
+    assert_eq!(env.poll_once().await.seen, 0);
+    env.finish();
+}
+
+#[tokio::test]
+async fn skipped_message_types_are_trashed() {
+    let env = Env::new().await;
+    let n = env.change(6006, &change_id_for(6006));
+    let ids: Vec<String> = [
+        "merged",
+        "abandon",
+        "restore",
+        "revert",
+        "deleteVote",
+        "deleteReviewer",
+    ]
+    .iter()
+    .map(|t| env.deliver(&MailSpec::new(t, n, 1).render()))
+    .collect();
+    let report = env.poll_once().await;
+    assert_eq!(report.trashed, ids.len());
+    ids.iter().for_each(|id| env.expect_trashed(id));
+    env.finish();
+}
+
+#[tokio::test]
+async fn a_change_gerrit_no_longer_has_is_a_stale_mail() {
+    let env = Env::new().await;
+    let id = env.deliver(&MailSpec::new("newchange", 9999, 1).render());
+    env.poll_once().await;
+    env.expect_trashed(&id);
+    env.finish();
+}
+
+#[tokio::test]
+async fn gerrit_or_jenkins_down_leaves_the_mail_and_the_next_poll_builds_once() {
+    let mut env = Env::new().await;
+    let n = env.change(7007, &change_id_for(7007));
+    let id = env.deliver(&MailSpec::new("newchange", n, 1).render());
+    env.world.set_fault(Service::Gerrit, Fault::Down);
+    assert_eq!(env.poll_once().await.left, 1);
+    env.expect_left(&id);
+    env.world.set_fault(Service::Gerrit, Fault::None);
+    env.world.set_fault(Service::Jenkins, Fault::Down);
+    assert_eq!(env.poll_once().await.left, 1);
+    env.expect_left(&id);
+    env.world.set_fault(Service::Jenkins, Fault::None);
+    env.poll_once().await;
+    env.expect_builds(1);
+    env.expect_trashed(&id);
+    env.poll_once().await;
+    env.expect_builds(0);
+    env.finish();
+}
+
+#[tokio::test]
+async fn a_failed_second_command_does_not_repeat_the_first() {
+    let mut env = Env::new().await;
+    let n = env.change(7100, &change_id_for(7100));
+    // The clean job does not exist yet: the mail is left after the retry build was queued.
+    env.world.jenkins_remove_job("clean-bionic-presubmit");
+    let id = env.deliver(&MailSpec::comment(n, 1, "", "bionicbb: retry\nbionicbb: clean").render());
+    env.poll_once().await;
+    env.expect_builds(1);
+    env.expect_left(&id);
+    env.world.jenkins_add_job("clean-bionic-presubmit", &[]);
+    env.poll_once().await;
+    let b = env.expect_builds(1);
+    assert_eq!(b[0].job, "clean-bionic-presubmit");
+    env.expect_trashed(&id);
+    env.finish();
+}
+
+#[tokio::test]
+async fn an_unknown_command_gets_one_reply() {
+    let mut env = Env::new().await;
+    let n = env.change(8008, &change_id_for(8008));
+    let mail = MailSpec::comment(n, 1, "Code-Review+1", "bionicbb: rebuild-everything");
+    env.deliver(&mail.render());
+    env.poll_once().await;
+    let r = env.expect_reviews(1).remove(0);
+    let text = r.message.clone().unwrap_or_default();
+    assert!(
+        text.contains("rebuild-everything") && text.contains("retry"),
+        "{text}"
+    );
+    assert!(r.labels.is_empty(), "a reply never votes: {r:?}");
+    // The same comment delivered again (a copy) is not answered twice.
+    env.deliver(&mail.render());
+    env.poll_once().await;
+    env.expect_reviews(0);
+    env.finish();
+}
+
+#[tokio::test]
+async fn quoted_indented_and_mid_line_commands_never_run() {
+    let env = Env::new().await;
+    let n = env.change(8100, &change_id_for(8100));
+    env.deliver(
+        &MailSpec::comment(
+            n,
+            1,
+            "",
+            "> bionicbb: retry\n    bionicbb: retry\nplease do not bionicbb: retry",
+        )
+        .render(),
+    );
+    env.poll_once().await;
+    env.finish();
+}
+
+#[tokio::test]
+async fn the_bots_own_comments_never_run_commands() {
+    let env = Env::new().await;
+    let n = env.change(8200, &change_id_for(8200));
+    let mut own = MailSpec::comment(n, 1, "Verified+1", "bionicbb: retry");
+    own.reply_to = "bionicbb@android.com".into();
+    let id = env.deliver(&own.render());
+    env.poll_once().await;
+    env.expect_trashed(&id);
+    env.finish();
+}
+
+#[tokio::test]
+async fn labelled_mail_over_several_pages_is_all_handled_and_unlabelled_mail_untouched() {
+    let env = Env::new().await;
+    let n = env.change(9100, &change_id_for(9100));
+    let mut labelled = Vec::new();
+    let mut other = Vec::new();
+    for i in 0..520 {
+        labelled.push(env.deliver(&MailSpec::new("merged", n, 1).render()));
+        if i % 20 == 0 {
+            other.push(
+                env.world
+                    .gmail_deliver(b"From: a@b.c\r\nSubject: x\r\n\r\nhello\r\n", &["INBOX"]),
+            );
+        }
+    }
+    let report = env.poll_once().await;
+    assert_eq!((report.seen, report.trashed), (520, 520), "{report:?}");
+    for id in &other {
+        let m = env.world.gmail_message(id).expect("message");
+        assert!(
+            !m.trashed && !m.label_names.iter().any(|l| l == "gerrit-ignored"),
+            "{m:?}"
+        );
+    }
+    let lists: Vec<_> = env
+        .world
+        .gmail_requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/messages") && r.method == "GET")
+        .collect();
+    assert!(lists.len() >= 2, "expected paging, got {lists:?}");
+    assert!(
+        lists.iter().all(|r| r.query.contains("labelIds=")),
+        "label filter dropped: {lists:?}"
+    );
+    env.finish();
+}
+
+#[tokio::test]
+async fn dry_run_decides_but_changes_nothing() {
+    let env = Env::new().await;
+    let n = env.change(9200, &change_id_for(9200));
+    let id = env.deliver(&MailSpec::new("newchange", n, 1).render());
+    env.poller(true).await.poll_once().await.expect("poll");
+    env.expect_left(&id);
+    env.finish();
+}
+
+#[tokio::test]
+async fn an_expired_token_is_refreshed_silently() {
+    let mut env = Env::with(Setup {
+        token_expired: true,
+        ..Setup::default()
+    })
+    .await;
+    let n = env.change(9300, &change_id_for(9300));
+    env.deliver(&MailSpec::new("newchange", n, 1).render());
+    env.poll_once().await;
+    env.expect_builds(1);
+    env.finish();
+}
+
+#[tokio::test]
+async fn gmail_server_errors_are_retried_within_the_poll() {
+    let mut env = Env::new().await;
+    let n = env.change(9400, &change_id_for(9400));
+    env.deliver(&MailSpec::new("newchange", n, 1).render());
+    env.world.set_fault(
+        Service::Gmail,
+        Fault::FailNext {
+            count: 2,
+            status: 503,
+        },
+    );
+    env.poll_once().await;
+    env.expect_builds(1);
+    env.finish();
+}
+
+#[tokio::test]
+async fn a_persons_verified_plus_one_asks_build_listener_to_drop_the_rejection() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let env = Env::with(Setup {
+        build_listener_url: url,
+        ..Setup::default()
+    })
+    .await;
+    let n = env.change(9500, &change_id_for(9500));
+    let bot = env.world.gerrit_bot_account_id();
+    env.world.gerrit_set_vote(n, 1, bot, "Verified", -1);
+    let config = env.config();
+    let server = tokio::spawn(async move {
+        let state = bionicbb::state::State::open(&config.state.path).expect("state");
+        let netrc = config.gerrit.netrc.clone().expect("netrc");
+        let creds = bionicbb::credentials::for_url(&config.gerrit.url, &netrc).expect("creds");
+        let gerrit =
+            bionicbb::gerrit::Gerrit::new(&config.gerrit.url, creds, config.gerrit.timeout)
+                .expect("gerrit");
+        let app = bionicbb::server::AppState::new(config, state, gerrit, None);
+        bionicbb::server::serve(listener, app, std::future::pending()).await
+    });
+    // Prose mentioning Verified+1 does not count; the vote line does.
+    let prose = env
+        .deliver(&MailSpec::comment(n, 1, "", "I would give this Verified+1 if it built").render());
+    env.poll_once().await;
+    env.expect_trashed(&prose);
+    assert_eq!(
+        env.world.gerrit_votes(n, 1, "Verified").get(&bot),
+        Some(&-1)
+    );
+    env.deliver(&MailSpec::comment(n, 1, "Verified+1", "").render());
+    let report = env.poll_once().await;
+    assert_eq!(report.drop_rejections, 1);
+    assert!(
+        eventually(Duration::from_secs(5), || env
+            .world
+            .gerrit_votes(n, 1, "Verified")
+            .get(&bot)
+            .is_none_or(|v| *v == 0))
+        .await,
+        "bot -1 not dropped: {:?}",
+        env.world.gerrit_votes(n, 1, "Verified")
+    );
+    server.abort();
+}
+
+#[tokio::test]
+async fn build_listener_down_leaves_the_verified_mail() {
+    let env = Env::new().await; // build_listener url is a closed port
+    let n = env.change(9600, &change_id_for(9600));
+    let id = env.deliver(&MailSpec::comment(n, 1, "Verified+1", "").render());
+    assert_eq!(env.poll_once().await.left, 1);
+    env.expect_left(&id);
+    env.finish();
+}
+
+#[tokio::test]
+async fn the_binary_polls_once_and_exits_zero() {
+    let mut env = Env::new().await;
+    let n = env.change(9700, &change_id_for(9700));
+    let id = env.deliver(&MailSpec::new("newchange", n, 1).render());
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_gmail-listener"))
+        .arg("--config")
+        .arg(&env.config_path)
+        .arg("--once")
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        stdout.contains("BUILD(newchange): platform/bionic~9700 => bionic-presubmit"),
+        "{stdout}"
+    );
+    env.expect_builds(1);
+    env.expect_trashed(&id);
+    env.finish();
+}
+
+#[tokio::test]
+async fn the_binary_exits_two_on_a_bad_config() {
+    let env = Env::new().await;
+    let bad = env.dir.path().join("bad.toml");
+    let text = std::fs::read_to_string(&env.config_path)
+        .expect("read")
+        .replace("poll_interval", "pol_interval");
+    std::fs::write(&bad, text).expect("write");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_gmail-listener"))
+        .arg("--config")
+        .arg(&bad)
+        .arg("--once")
+        .output()
+        .await
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad.toml") && stderr.contains("gmail.pol_interval"),
+        "{stderr}"
+    );
+}

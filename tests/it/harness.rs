@@ -1,0 +1,336 @@
+//! The scenario harness: the stand-ins, a config file pointing at them, and domain verbs.
+//!
+//! A test reads like a scenario: `deliver` mails, `poll_once`, let Jenkins `run` builds, then
+//! `expect_*` what Jenkins queued, what Gerrit received and where each mail ended. `finish()`
+//! fails on any build or review the test did not expect.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bionicbb::config::Config;
+use bionicbb::poller::{PollReport, Poller};
+use standins::{QueuedBuild, ReceivedReview, Standins, World};
+
+pub const SENDER: &str = "noreply-gerritcodereview-CtTy0igsBrnvL7dKoWEIEg@google.com";
+pub const PROJECT: &str = "platform/bionic";
+
+/// A running set of stand-ins plus the files a real operator would write.
+pub struct Env {
+    pub standins: Standins,
+    pub world: World,
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    /// Builds and reviews already checked by an `expect_*`.
+    builds_seen: usize,
+    reviews_seen: usize,
+}
+
+/// Settings a scenario may change before the config file is written.
+pub struct Setup {
+    /// `[build_listener] url`; defaults to a closed port.
+    pub build_listener_url: String,
+    /// Store an expired access token, so the first Gmail call must refresh it.
+    pub token_expired: bool,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            build_listener_url: "http://127.0.0.1:9".into(),
+            token_expired: false,
+        }
+    }
+}
+
+impl Env {
+    pub async fn new() -> Env {
+        Env::with(Setup::default()).await
+    }
+
+    pub async fn with(setup: Setup) -> Env {
+        let standins = Standins::start().await;
+        let world = standins.world.clone();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config_path =
+            standins::operator_files(&standins, dir.path(), &setup.build_listener_url)
+                .expect("operator files");
+        if setup.token_expired {
+            standins::write_token_cache(&standins, dir.path(), true).expect("token cache");
+        }
+        Env {
+            standins,
+            world,
+            dir,
+            config_path,
+            builds_seen: 0,
+            reviews_seen: 0,
+        }
+    }
+
+    pub fn config(&self) -> Config {
+        Config::load(&self.config_path).expect("config")
+    }
+
+    /// A poller built exactly as the binary builds it.
+    pub async fn poller(&self, dry_run: bool) -> Poller {
+        bionicbb::poller::build(self.config(), dry_run)
+            .await
+            .expect("poller")
+    }
+
+    pub async fn poll_once(&self) -> PollReport {
+        self.poller(false).await.poll_once().await.expect("poll")
+    }
+
+    /// Delivers raw mail bytes with the watch label; returns the Gmail id.
+    pub fn deliver(&self, raw: &[u8]) -> String {
+        self.world.gmail_deliver(raw, &["gerrit"])
+    }
+
+    /// Delivers a fixture from tests/data/mail.
+    pub fn deliver_fixture(&self, name: &str) -> String {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/mail")
+            .join(name);
+        let raw = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        self.deliver(&raw)
+    }
+
+    /// Adds a change (trusted committer, an ordinary file) and returns its number.
+    pub fn change(&self, number: u64, change_id: &str) -> u64 {
+        self.world.gerrit_add_change(standins::NewChange {
+            project: PROJECT.into(),
+            branch: "main".into(),
+            change_id: change_id.into(),
+            number: Some(number),
+            committer_email: "dev@google.com".into(),
+            files: vec!["libc/bionic/strlen.cpp".into()],
+        })
+    }
+
+    // ---- expectations -------------------------------------------------------------------
+
+    /// The builds queued since the last expectation; asserts how many.
+    pub fn expect_builds(&mut self, n: usize) -> Vec<QueuedBuild> {
+        let q = self.world.jenkins_queue();
+        let new: Vec<QueuedBuild> = q[self.builds_seen.min(q.len())..].to_vec();
+        assert_eq!(
+            new.len(),
+            n,
+            "expected {n} new builds, Jenkins queued {new:#?}"
+        );
+        self.builds_seen = q.len();
+        new
+    }
+
+    /// The reviews Gerrit accepted since the last expectation; asserts how many.
+    pub fn expect_reviews(&mut self, n: usize) -> Vec<ReceivedReview> {
+        let r = self.world.gerrit_reviews();
+        let new: Vec<ReceivedReview> = r[self.reviews_seen.min(r.len())..].to_vec();
+        assert_eq!(
+            new.len(),
+            n,
+            "expected {n} new reviews, Gerrit got {new:#?}"
+        );
+        self.reviews_seen = r.len();
+        new
+    }
+
+    pub fn expect_trashed(&self, id: &str) {
+        let m = self.world.gmail_message(id).expect("message");
+        assert!(m.trashed, "{id} not trashed: {m:?}");
+    }
+
+    pub fn expect_left(&self, id: &str) {
+        let m = self.world.gmail_message(id).expect("message");
+        assert!(
+            !m.trashed && m.label_names.iter().any(|l| l == "gerrit"),
+            "{id} not left: {m:?}"
+        );
+    }
+
+    pub fn expect_set_aside(&self, id: &str) {
+        let m = self.world.gmail_message(id).expect("message");
+        assert!(!m.trashed, "{id} trashed: {m:?}");
+        assert!(
+            m.label_names.iter().any(|l| l == "gerrit-ignored"),
+            "{id} not set aside: {m:?}"
+        );
+        assert!(
+            !m.label_names.iter().any(|l| l == "gerrit"),
+            "{id} kept the watch label: {m:?}"
+        );
+    }
+
+    /// Fails on any build or review no expectation looked at.
+    pub fn finish(mut self) {
+        self.expect_builds(0);
+        self.expect_reviews(0);
+    }
+}
+
+/// Waits up to `limit` for `cond`, checking every 20 ms.
+pub async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// What a Gerrit notification mail says; [`MailSpec::render`] writes it the way Gerrit 3.x
+/// does (multipart/alternative, quoted-printable, CRLF).
+#[derive(Clone, Debug)]
+pub struct MailSpec {
+    pub message_type: String,
+    pub change_number: Option<u64>,
+    pub change_id: String,
+    pub patch_set: u32,
+    pub project: String,
+    pub from: String,
+    pub reply_to: String,
+    /// For comment mails: the cover letter after "Patch Set N:" (votes then "\n\n" message).
+    pub votes: String,
+    pub message: String,
+    pub message_id: String,
+}
+
+impl MailSpec {
+    pub fn new(message_type: &str, number: u64, patch_set: u32) -> MailSpec {
+        MailSpec {
+            message_type: message_type.into(),
+            change_number: Some(number),
+            change_id: change_id_for(number),
+            patch_set,
+            project: PROJECT.into(),
+            from: format!("Dana Whitfield (Gerrit) <{SENDER}>"),
+            reply_to: "dwhitfield@google.com".into(),
+            votes: String::new(),
+            message: String::new(),
+            message_id: format!(
+                "<{number}-{patch_set}-{message_type}-{}@gerrit.example>",
+                fastrand::u64(..)
+            ),
+        }
+    }
+
+    pub fn comment(number: u64, patch_set: u32, votes: &str, message: &str) -> MailSpec {
+        let mut m = MailSpec::new("comment", number, patch_set);
+        m.votes = votes.into();
+        m.message = message.into();
+        m
+    }
+
+    pub fn text(&self) -> String {
+        let mut body = String::new();
+        match self.message_type.as_str() {
+            "comment" => {
+                body.push_str("Dana Whitfield has posted comments on this change. ( https://review.example/c/x/+/1 )\n\n");
+                body.push_str("Change subject: Fix strlen\n");
+                body.push_str(
+                    "......................................................................\n\n\n",
+                );
+                let votes = if self.votes.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {}", self.votes)
+                };
+                body.push_str(&format!("Patch Set {}:{votes}\n", self.patch_set));
+                if !self.message.is_empty() {
+                    body.push_str(&format!("\n{}\n", self.message));
+                }
+                body.push('\n');
+            }
+            _ => {
+                body.push_str("Dana Whitfield has uploaded this change for review. ( https://review.example/c/x/+/1 )\n\n");
+                body.push_str("Change subject: Fix strlen\n");
+                body.push_str(
+                    "......................................................................\n\n",
+                );
+                body.push_str(&format!("Fix strlen\n\nChange-Id: {}\n---\nM libc/bionic/strlen.cpp\n1 file changed, 1 insertion(+)\n\n", self.change_id));
+            }
+        }
+        body.push_str("-- \nTo view, visit https://review.example/c/x/+/1\n\n");
+        body.push_str(&format!("Gerrit-MessageType: {}\n", self.message_type));
+        body.push_str(&format!(
+            "Gerrit-Project: {}\nGerrit-Branch: main\n",
+            self.project
+        ));
+        body.push_str(&format!("Gerrit-Change-Id: {}\n", self.change_id));
+        if let Some(n) = self.change_number {
+            body.push_str(&format!("Gerrit-Change-Number: {n}\n"));
+        }
+        body.push_str(&format!("Gerrit-PatchSet: {}\n", self.patch_set));
+        body.push_str("Gerrit-Owner: Dana Whitfield <dwhitfield@google.com>\n");
+        if self.message_type == "comment" {
+            body.push_str("Gerrit-Comment-Date: Tue, 05 Mar 2024 18:22:11 +0000\nGerrit-HasComments: No\nGerrit-Has-Labels: Yes\n");
+        }
+        body
+    }
+
+    /// The mail as Gerrit 3.x sends it.
+    pub fn render(&self) -> Vec<u8> {
+        let text = qp(&self.text());
+        let html = qp(&format!(
+            "<html><body><pre>{}</pre></body></html>",
+            self.text().replace('<', "&lt;")
+        ));
+        let b = "Xq7Rz9+/Kk2=";
+        format!(
+            "Date: Tue, 5 Mar 2024 18:22:11 +0000\r\nFrom: {from}\r\nTo: bionicbb <bionicbb@android.com>\r\n\
+             Reply-To: {reply_to}\r\nMessage-ID: {mid}\r\nSubject: Change in ...bionic[main]: Fix strlen\r\n\
+             X-Gerrit-MessageType: {t}\r\nMIME-Version: 1.0\r\nContent-Transfer-Encoding: 8bit\r\n\
+             Content-Type: multipart/alternative; boundary=\"{b}\"; charset=UTF-8\r\n\r\n\
+             --{b}\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n{text}\r\n\
+             --{b}\r\nContent-Type: text/html; charset=UTF-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n{html}\r\n\
+             --{b}--\r\n",
+            from = self.from,
+            reply_to = self.reply_to,
+            mid = self.message_id,
+            t = self.message_type,
+        )
+        .into_bytes()
+    }
+}
+
+/// A deterministic Change-Id for a change number.
+pub fn change_id_for(number: u64) -> String {
+    format!("I{:040x}", number * 0x9e37_79b9)
+}
+
+/// Quoted-printable as mime4j writes it: soft breaks every 76 columns, wherever they land
+/// (inside footer lines too), `=` and `.` escaped, CRLF line ends.
+fn qp(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.split('\n') {
+        let mut col = 0;
+        for b in line.bytes() {
+            let enc = if b == b'=' || b == b'.' || !(b == b' ' || b.is_ascii_graphic()) {
+                format!("={b:02X}")
+            } else {
+                (b as char).to_string()
+            };
+            if col + enc.len() > 75 {
+                out.push_str("=\r\n");
+                col = 0;
+            }
+            col += enc.len();
+            out.push_str(&enc);
+        }
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// Parameters of a build, for assertions.
+pub fn params(b: &QueuedBuild) -> BTreeMap<String, String> {
+    b.params.clone()
+}
