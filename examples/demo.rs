@@ -15,6 +15,7 @@ use tokio::process::{Child, Command};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
+const DOTS: &str = "......................................................................";
 const SENDER: &str =
     "Dana Whitfield (Gerrit) <noreply-gerritcodereview-CtTy0igsBrnvL7dKoWEIEg@google.com>";
 
@@ -79,30 +80,28 @@ async fn main() -> Result<()> {
     wait_reviews(&world, 1).await;
     print_reviews(&world);
 
-    section(
-        "A person retries with a target, asks for a clean, and votes Verified+1 (they know better)",
-    );
-    world.gmail_deliver(
-        &mail("comment", good, 1, "bionicbb: arm\nbionicbb: clean"),
-        &["gerrit"],
-    );
-    run_once(&bin_dir, &config).await?;
-    for q in world.jenkins_queue().iter().skip(queued.len()) {
-        world
-            .jenkins_run(
-                q.queue_id,
-                "SUCCESS",
-                &format!("{listener_url}/"),
-                Events::All,
-            )
-            .await?;
-        println!("  ran #{} {} -> SUCCESS", q.queue_id, q.job);
-    }
-    wait_reviews(&world, 3).await;
+    section("The author knows better: votes Verified+1; the bot lifts its -1");
     world.gerrit_set_vote(good, 1, 1000096, "Verified", 1);
     world.gmail_deliver(&mail("comment", good, 1, "Verified+1"), &["gerrit"]);
     run_once(&bin_dir, &config).await?;
-    wait_reviews(&world, 4).await;
+    wait_reviews(&world, 2).await;
+    println!(
+        "  Verified votes now: {:?}",
+        world.gerrit_votes(good, 1, "Verified")
+    );
+
+    section("A reviewer asks for an arm build and a clean, and mistypes a third command");
+    let comment = "bionicbb: arm\nbionicbb: clean\nbionicbb: x86-64";
+    world.gmail_deliver(&mail("comment", good, 1, comment), &["gerrit"]);
+    run_once(&bin_dir, &config).await?;
+    for q in world.jenkins_queue().iter().skip(queued.len()) {
+        let notify = format!("{listener_url}/");
+        world
+            .jenkins_run(q.queue_id, "SUCCESS", &notify, Events::All)
+            .await?;
+        println!("  ran #{} {} -> SUCCESS", q.queue_id, q.job);
+    }
+    wait_reviews(&world, 5).await;
     print_reviews(&world);
 
     section("Where the mails went");
@@ -178,11 +177,17 @@ fn mail(kind: &str, number: u64, ps: u32, comment: &str) -> Vec<u8> {
             ("", comment)
         };
         format!(
-            "{intro} has posted comments on this change.\n\nPatch Set {ps}:{votes}\n\n{text}\n\n"
+            "{intro} has posted comments on this change.\n\nChange subject: Fix strlen\n{DOTS}\n\n\n\
+             Patch Set {ps}:{votes}\n\n{text}\n\n"
         )
     } else {
-        format!("{intro} has uploaded a new change for review.\n\nChange subject: Fix strlen\n\n")
+        format!(
+            "{intro} has uploaded a new change for review.\n\nChange subject: Fix strlen\n{DOTS}\n\n\
+             Fix strlen\n\nChange-Id: {change_id}\n---\nM libc/bionic/strlen.cpp\n\
+             1 file changed, 1 insertion(+)\n\n"
+        )
     };
+    let body = body.replace('\n', "\r\n");
     format!(
         "From: {SENDER}\r\nTo: bionicbb@android.com\r\nReply-To: dana@google.com\r\n\
          Message-ID: <{kind}-{number}-{ps}-{}@demo>\r\nSubject: Change in platform/bionic[main]: Fix strlen\r\n\
@@ -205,24 +210,21 @@ fn spawn(bin: &Path, config: &Path, name: &'static str) -> Result<Child> {
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()?;
-    for stream in [
-        child.stdout.take().map(Box::new) as Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>,
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stream).lines();
-            while let Ok(Some(l)) = lines.next_line().await {
-                println!("  [{name}] {l}");
-            }
-        });
+    if let Some(out) = child.stdout.take() {
+        tokio::spawn(echo(out, name));
+    }
+    if let Some(err) = child.stderr.take() {
+        tokio::spawn(echo(err, name));
     }
     Ok(child)
+}
+
+/// Copies a child's output to ours, each line tagged with the process name.
+async fn echo(stream: impl tokio::io::AsyncRead + Unpin, name: &str) {
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(l)) = lines.next_line().await {
+        println!("  [{name}] {l}");
+    }
 }
 
 async fn run_once(bin_dir: &Path, config: &Path) -> Result<()> {
