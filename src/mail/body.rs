@@ -177,8 +177,16 @@ fn command_text(lines: &[&str]) -> String {
         }
         match group {
             Group::Inline => {}
-            Group::PatchSet if is_ps_prefix(line) => {}
-            Group::Message | Group::PatchSet => kept.push(line),
+            Group::PatchSet => match ps_prefix(line) {
+                // `PS3: ` alone: the comment's header line.
+                Some(rest) if rest.trim().is_empty() => {}
+                // `PS3:text`: a format=flowed reader joined the header (whose trailing space
+                // read as a soft break) with the comment's first line. Gerrit's own line is
+                // `PS3: ` and a person's would have a space after the colon.
+                Some(rest) if !rest.starts_with(char::is_whitespace) => kept.push(rest),
+                _ => kept.push(line),
+            },
+            Group::Message => kept.push(line),
         }
     }
     let first = kept.iter().position(|l| !l.trim().is_empty());
@@ -207,19 +215,21 @@ fn group_title(lines: &[&str], i: usize) -> Option<Group> {
     }
     if group == Group::PatchSet {
         let next = skip_blank(lines, i + 1);
-        if !lines.get(next).is_some_and(|l| is_ps_prefix(l)) {
+        if !lines.get(next).is_some_and(|l| ps_prefix(l).is_some()) {
             return None;
         }
     }
     Some(group)
 }
 
-/// `PS3:` (3.x patch-set-level comment prefix; the trailing space may be gone after QP).
-fn is_ps_prefix(line: &str) -> bool {
-    line.trim_end()
-        .strip_prefix("PS")
-        .and_then(|r| r.strip_suffix(':'))
-        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+/// The text after `PS<N>:` (3.x comment header; its trailing space may be gone after QP).
+fn ps_prefix(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix("PS")?;
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return None;
+    }
+    rest[digits..].strip_prefix(':')
 }
 
 fn is_link(line: &str) -> bool {

@@ -11,8 +11,12 @@
 //!
 //! Anything the bot must not act on comes back as a [`SetAside`] with a one-line reason. The
 //! sender is checked before anything in the body is looked at: footers alone prove nothing (a
-//! human reply can quote or un-hide real footers; see `docs/research/gerrit-email.md` §7).
-//! See SPEC §3 and the Gerrit mail formats in `/work/shared/research/gerrit-email.md`.
+//! human reply can quote or un-hide real footers). See SPEC §3; `tests/data/mail/README.md`
+//! lists one fixture per format we have seen (Gerrit 2.x, 3.x, Google's hosted Gerrit).
+//!
+//! Not handled, on purpose: DKIM/`Authentication-Results` are not checked (the From pattern is
+//! the gate); the `X-Gerrit-*` headers are not read (the footers are the documented interface);
+//! an HTML-only mail (Gerrit always sends a text part) yields footers but no votes or commands.
 
 mod body;
 mod footers;

@@ -762,6 +762,57 @@ fn mutated_fixtures_never_panic() {
     }
 }
 
+fn flowed_mail(body: &str) -> Vec<u8> {
+    format!(
+        "From: <{GERRIT}>\r\nSubject: x\r\n\
+         Content-Type: text/plain; charset=UTF-8; format=flowed; delsp=yes\r\n\r\n{}",
+        body.replace('\n', "\r\n")
+    )
+    .into_bytes()
+}
+
+#[test]
+fn a_flowed_patchset_comment_header_joined_with_its_first_line_still_reads() {
+    // A mailer that kept Gerrit's trailing space on `PS3: ` makes it a soft break.
+    let body = format!(
+        "Elliott Park has posted comments on this change.\n\nChange subject: x\n{}\n\n\n\
+         Patch Set 3:\n\n(1 comment)\n\nFile a.c:\n\nPS3, Line 1: int x;\nbionicbb: clean\n\n\n\
+         Patchset:\n\nPS3: \nbionicbb: retry\nPS3: bionicbb: arm\n\n\n-- \n{FOOTERS}",
+        ".".repeat(70)
+    );
+    let r = parse(&flowed_mail(&body), &senders())
+        .unwrap()
+        .review
+        .unwrap();
+    assert_eq!(r.command_text, "bionicbb: retry\nPS3: bionicbb: arm");
+    assert_eq!(commands(&r.command_text), [Ok(Command::Retry)]);
+}
+
+#[test]
+fn commands_in_inline_comments_after_patchset_comments_do_not_count() {
+    let body = format!(
+        "X has posted comments on this change.\n\nChange subject: x\n{}\n\n\n\
+         Patch Set 3:\n\n(2 comments)\n\nPatchset:\n\nPS3: \nbionicbb: retry\n\n\n\
+         File tools/bionicbb/x.py:\n\nhttps://h/c/p/+/1/comment/ab_cd/ :\nPS3, Line 2: x = 1\n\
+         bionicbb: clean\n\n\n-- \n{FOOTERS}",
+        ".".repeat(70)
+    );
+    let r = parse(&mail(&body), &senders()).unwrap().review.unwrap();
+    assert_eq!(r.command_text, "bionicbb: retry");
+}
+
+#[test]
+fn a_title_lookalike_without_its_blank_line_is_message_text() {
+    let cover =
+        "Patch Set 3:\n\nSee File a.c:\nFile a.c:\nbionicbb: retry\nPatchset:\n\nno PS line";
+    let r = parse(&comment_mail(cover, FOOTERS), &senders())
+        .unwrap()
+        .review
+        .unwrap();
+    assert_eq!(commands(&r.command_text), [Ok(Command::Retry)]);
+    assert!(r.command_text.ends_with("no PS line"), "{}", r.command_text);
+}
+
 #[test]
 fn unflowing_joins_soft_breaks_and_keeps_the_signature_separator() {
     use super::mime::unflow;
