@@ -215,7 +215,7 @@ fn group_title(lines: &[&str], i: usize) -> Option<Group> {
     }
     if group == Group::PatchSet {
         let next = skip_blank(lines, i + 1);
-        if !lines.get(next).is_some_and(|l| ps_prefix(l).is_some()) {
+        if lines.get(next).is_none_or(|l| ps_prefix(l).is_none()) {
             return None;
         }
     }
