@@ -30,11 +30,11 @@ pub(super) fn body_text(message: &Message<'_>) -> Result<BodyText, SetAside> {
         .text_body
         .iter()
         .filter_map(part)
-        .find(|p| matches!(p.body, PartType::Text(_)) && is_plain(p.content_type()));
-    if let Some(p) = plain {
-        let PartType::Text(text) = &p.body else {
-            return Err(SetAside::Malformed("text part vanished".into()));
-        };
+        .find_map(|p| match &p.body {
+            PartType::Text(text) if is_plain(p.content_type()) => Some((p, text)),
+            _ => None,
+        });
+    if let Some((p, text)) = plain {
         check_decoded(p, text)?;
         let mut text = normalise_newlines(text);
         if let Some(delsp) = flowed(p.content_type()) {
