@@ -436,3 +436,86 @@ async fn the_binary_exits_two_on_a_bad_config() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn authorize_stores_the_token_from_the_pasted_redirect_url() {
+    let mut env = Env::new().await;
+    let cache = env.dir.path().join("oauth-token.json");
+    std::fs::remove_file(&cache).expect("rm");
+    let code = env.world.oauth_issue_code();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gmail-listener"))
+        .arg("--config")
+        .arg(&env.config_path)
+        .arg("--authorize")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pasted = format!(
+        "http://localhost:8085/?code={}&scope=https://www.googleapis.com/auth/gmail.modify\n",
+        code.replace('/', "%2F")
+    );
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(pasted.as_bytes()).await.expect("write");
+    }
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("--authorize hung")
+        .expect("wait");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        stdout.contains("access_type=offline") && stdout.contains("gmail.modify"),
+        "{stdout}"
+    );
+    assert!(cache.exists(), "token cache not written");
+    // The stored token works for the daemon.
+    let n = env.change(9800, &change_id_for(9800));
+    env.deliver(&MailSpec::new("newchange", n, 1).render());
+    env.poll_once().await;
+    env.expect_builds(1);
+    env.finish();
+}
+
+#[tokio::test]
+async fn a_dead_refresh_token_is_an_error_that_says_what_to_do_and_never_waits() {
+    let env = Env::with(Setup {
+        token_expired: true,
+        ..Setup::default()
+    })
+    .await;
+    env.world.oauth_revoke_refresh_token();
+    let poller = env.poller(false).await;
+    let result = tokio::time::timeout(Duration::from_secs(30), poller.poll_once())
+        .await
+        .expect("the daemon waited for a browser");
+    let err = result.expect_err("poll should fail").to_string();
+    assert!(err.contains("--authorize"), "{err}");
+}
+
+#[tokio::test]
+async fn without_a_token_and_without_a_terminal_the_daemon_says_how_to_authorise() {
+    let env = Env::new().await;
+    std::fs::remove_file(env.dir.path().join("oauth-token.json")).expect("rm");
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_gmail-listener"))
+            .arg("--config")
+            .arg(&env.config_path)
+            .arg("--once")
+            .stdin(std::process::Stdio::null())
+            .output(),
+    )
+    .await
+    .expect("hung")
+    .expect("run");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--authorize") && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+}
