@@ -253,10 +253,10 @@ async fn run_once(bin_dir: &Path, config: &Path) -> Result<()> {
 async fn wait_healthy(url: &str) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
-        if let Ok(r) = reqwest::get(format!("{url}/healthz")).await {
-            if r.status().is_success() {
-                return Ok(());
-            }
+        if let Ok(r) = reqwest::get(format!("{url}/healthz")).await
+            && r.status().is_success()
+        {
+            return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
