@@ -122,8 +122,11 @@ impl Poller {
             .label_id(label, false)
             .await?
             .ok_or_else(|| PollError::NoLabel(label.clone()))?;
-        // All ids first: trashing while paging would shift the pages under us.
-        let ids = self.gmail.list(&label_id).await?;
+        // All ids first: trashing while paging would shift the pages under us. Gmail lists
+        // newest first; handle mail in the order Gerrit sent it (a newchange before the
+        // comments on it).
+        let mut ids = self.gmail.list(&label_id).await?;
+        ids.reverse();
         let mut report = PollReport {
             seen: ids.len(),
             ..PollReport::default()

@@ -8,6 +8,7 @@ use crate::console::{self, Kind};
 use crate::gerrit::{ChangeFacts, ReviewInput};
 use crate::mail::Notification;
 use crate::policy::{BuildRequest, Decision};
+use crate::state::StateError;
 
 use super::{PollReport, Poller};
 
@@ -101,11 +102,7 @@ impl Poller {
             Ok(q) => {
                 report.builds += 1;
                 console::line(Kind::Build, &ctx, &line);
-                if let Err(e) = self
-                    .state
-                    .record_build(&b.change_key, b.patch_set.0, &b.job, q.queue_id)
-                    .await
-                {
+                if let Err(e) = self.record(b, q.queue_id).await {
                     tracing::error!(error = %e, "build triggered but not recorded");
                 }
                 Ok(())
@@ -118,6 +115,24 @@ impl Poller {
                 );
                 if e.is_transient() { Err(()) } else { Ok(()) }
             }
+        }
+    }
+
+    /// Remembers a triggered build. A build for a lunch target is another configuration: it
+    /// does not stand in for the patch set's ordinary presubmit build, so only its queue id is
+    /// kept.
+    async fn record(&self, b: &BuildRequest, queue_id: Option<u64>) -> Result<(), StateError> {
+        let (key, ps) = (&b.change_key, b.patch_set.0);
+        if !b.params.contains_key("LUNCH_TARGET") {
+            return self.state.record_build(key, ps, &b.job, queue_id).await;
+        }
+        match queue_id {
+            Some(id) => {
+                self.state
+                    .record_triggered(Poller::triggered(id, &b.job, key, ps))
+                    .await
+            }
+            None => Ok(()),
         }
     }
 

@@ -518,3 +518,85 @@ async fn without_a_token_and_without_a_terminal_the_daemon_says_how_to_authorise
         "{stderr}"
     );
 }
+
+/// The real-format fixtures, end to end: where each mail ends and what it caused.
+#[tokio::test]
+async fn real_format_fixtures_end_where_they_should() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let mut env = Env::with(Setup {
+        build_listener_url: url,
+        ..Setup::default()
+    })
+    .await;
+    let n = env.change(123445, "I0123456789abcdef0123456789abcdef01234567");
+    for _ in 0..3 {
+        env.world
+            .gerrit_add_patch_set(n, "dev@google.com", vec!["libc/bionic/strlen.cpp".into()]);
+    }
+    let config = env.config();
+    let server = tokio::spawn(async move {
+        let state = bionicbb::state::State::open(&config.state.path).expect("state");
+        let netrc = config.gerrit.netrc.clone().expect("netrc");
+        let creds = bionicbb::credentials::for_url(&config.gerrit.url, &netrc).expect("creds");
+        let gerrit =
+            bionicbb::gerrit::Gerrit::new(&config.gerrit.url, creds, config.gerrit.timeout)
+                .expect("gerrit");
+        let app = bionicbb::server::AppState::new(config, state, gerrit, None);
+        bionicbb::server::serve(listener, app, std::future::pending()).await
+    });
+    let trashed = [
+        "newchange-3x-multipart-qp.eml",
+        "comment-3x-multipart-qp.eml",
+        "merged-3x-multipart-qp.eml",
+        "deletevote-3x-multipart-qp.eml",
+        "abandon-2x-plain-8bit.eml",
+    ];
+    let aside = [
+        "unknown-type-3x-multipart-qp.eml",
+        "comment-3x-truncated.eml",
+        "broken-multipart-boundary.eml",
+        "undecodable-charset.eml",
+        "foreign-sender.eml",
+        "human-no-footers.eml",
+        "human-reply-quoting-footers.eml",
+    ];
+    let t: Vec<String> = trashed.iter().map(|f| env.deliver_fixture(f)).collect();
+    let a: Vec<String> = aside.iter().map(|f| env.deliver_fixture(f)).collect();
+    let report = env.poll_once().await;
+    assert_eq!(
+        (report.trashed, report.set_aside, report.left),
+        (t.len(), a.len(), 0),
+        "{report:?}"
+    );
+    t.iter().for_each(|id| env.expect_trashed(id));
+    a.iter().for_each(|id| env.expect_set_aside(id));
+    // newchange builds the current patch set; the comment asks only for x86_64 (its inline
+    // `bionicbb: clean` and quoted `> bionicbb: retry` never run).
+    let builds = env.expect_builds(2);
+    assert_eq!(builds[0].params["REF"], "refs/changes/45/123445/4");
+    assert_eq!(builds[0].params["LUNCH_TARGET"], "");
+    assert_eq!(builds[1].params["LUNCH_TARGET"], "aosp_x86_64-eng");
+    assert_eq!(report.drop_rejections, 1);
+    server.abort();
+    env.finish();
+}
+
+#[tokio::test]
+async fn a_target_build_does_not_stand_in_for_the_presubmit_build() {
+    let mut env = Env::new().await;
+    let n = env.change(9900, &change_id_for(9900));
+    env.deliver(&MailSpec::comment(n, 1, "", "bionicbb: arm").render());
+    env.poll_once().await;
+    assert_eq!(
+        env.expect_builds(1)[0].params["LUNCH_TARGET"],
+        "aosp_arm-eng"
+    );
+    // The newchange mail arrives late (mail is not ordered across polls): it still builds.
+    env.deliver(&MailSpec::new("newchange", n, 1).render());
+    env.poll_once().await;
+    assert_eq!(env.expect_builds(1)[0].params["LUNCH_TARGET"], "");
+    env.finish();
+}
