@@ -5,12 +5,11 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use crate::harness::{self, Listener, WAIT};
 use bionicbb::config::Config;
-use bionicbb::credentials::{self, Secret};
-use bionicbb::gerrit::Gerrit;
-use bionicbb::outbox::{self, Backoff, ItemView};
-use bionicbb::server::{self, AppState};
-use bionicbb::state::{State, Triggered};
+use bionicbb::credentials::Secret;
+use bionicbb::outbox;
+use bionicbb::state::Triggered;
 use serde_json::{Value, json};
 use standins::{ChangeStatus, Events, Fault, NewChange, ReceivedReview, Service, Standins, World};
 
@@ -18,7 +17,6 @@ const PRESUBMIT: &str = "bionic-presubmit";
 const CLEAN: &str = "clean-bionic-presubmit";
 const PROJECT: &str = "platform/bionic";
 const EXAMPLE: &str = include_str!("../../config.example.toml");
-const WAIT: Duration = Duration::from_secs(10);
 
 /// The stand-ins plus an operator's files (netrc, config) in a temporary directory.
 struct Env {
@@ -28,14 +26,6 @@ struct Env {
     dir: tempfile::TempDir,
     config: Config,
     token: Option<String>,
-}
-
-/// One running build-listener.
-struct Listener {
-    url: String,
-    state: State,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 fn replace_once(text: &str, from: &str, to: &str) -> String {
@@ -97,35 +87,7 @@ impl Env {
 
     /// Starts build-listener the way `server::run` does, with a fast retry pace.
     async fn start(&self) -> Listener {
-        let config = self.config.clone();
-        let state = State::open(&config.state.path).expect("state");
-        let netrc = credentials::netrc_path(config.gerrit.netrc.as_deref()).expect("netrc path");
-        let creds = credentials::for_url(&config.gerrit.url, &netrc).expect("credentials");
-        let gerrit = Gerrit::new(&config.gerrit.url, creds, config.gerrit.timeout).expect("gerrit");
-        let mut app = AppState::new(
-            config,
-            state.clone(),
-            gerrit,
-            self.token.clone().map(Secret::new),
-        );
-        app.backoff = Backoff {
-            first: Duration::from_millis(50),
-            max: Duration::from_millis(250),
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(server::serve(listener, app, async move {
-            let _ = rx.await;
-        }));
-        Listener {
-            url,
-            state,
-            stop: Some(tx),
-            task,
-        }
+        harness::start_listener(self.config.clone(), self.token.clone().map(Secret::new)).await
     }
 
     /// A new change on platform/bionic; returns its number.
@@ -184,71 +146,6 @@ impl Env {
 
     fn redact(&self, text: &str) -> String {
         text.replace(&self.jenkins_url, "http://JENKINS")
-    }
-}
-
-impl Listener {
-    fn notify_url(&self) -> String {
-        format!("{}/", self.url)
-    }
-
-    async fn post(&self, path: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
-        self.post_with(path, body, None).await
-    }
-
-    async fn post_with(
-        &self,
-        path: &str,
-        body: impl Into<reqwest::Body>,
-        bearer: Option<&str>,
-    ) -> (u16, Value) {
-        let mut request = reqwest::Client::new()
-            .post(format!("{}{path}", self.url))
-            .header("content-type", "application/json;charset=UTF-8")
-            .body(body);
-        if let Some(token) = bearer {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.expect("build-listener answers");
-        let status = response.status().as_u16();
-        let text = response.text().await.expect("body");
-        assert!(
-            !text.trim_end().contains('\n'),
-            "more than one line: {text:?}"
-        );
-        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, value)
-    }
-
-    async fn items(&self) -> Vec<ItemView> {
-        outbox::items(&self.state).await.expect("outbox")
-    }
-
-    /// Waits until nothing is pending in the outbox, so no further review can arrive.
-    async fn settle(&self) -> Vec<ItemView> {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let items = self.items().await;
-            if items.iter().all(|i| i.state != "pending") {
-                return items;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "outbox never settled: {items:#?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        let result = tokio::time::timeout(WAIT, self.task).await;
-        assert!(
-            matches!(result, Ok(Ok(Ok(())))),
-            "build-listener did not stop cleanly: {result:?}"
-        );
     }
 }
 

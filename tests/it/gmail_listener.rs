@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use standins::{Fault, Service};
 
-use crate::harness::{Env, MailSpec, Setup, change_id_for, eventually};
+use crate::harness::{self, Env, MailSpec, Setup, change_id_for, eventually};
 
 #[tokio::test]
 async fn a_new_patch_set_is_built_once_with_the_current_ref() {
@@ -343,16 +343,7 @@ async fn a_persons_verified_plus_one_asks_build_listener_to_drop_the_rejection()
     let bot = env.world.gerrit_bot_account_id();
     env.world.gerrit_set_vote(n, 1, bot, "Verified", -1);
     let config = env.config();
-    let server = tokio::spawn(async move {
-        let state = bionicbb::state::State::open(&config.state.path).expect("state");
-        let netrc = config.gerrit.netrc.clone().expect("netrc");
-        let creds = bionicbb::credentials::for_url(&config.gerrit.url, &netrc).expect("creds");
-        let gerrit =
-            bionicbb::gerrit::Gerrit::new(&config.gerrit.url, creds, config.gerrit.timeout)
-                .expect("gerrit");
-        let app = bionicbb::server::AppState::new(config, state, gerrit, None);
-        bionicbb::server::serve(listener, app, std::future::pending()).await
-    });
+    let server = harness::start_listener_on(listener, config, None).await;
     // Prose mentioning Verified+1 does not count; the vote line does.
     let prose = env
         .deliver(&MailSpec::comment(n, 1, "", "I would give this Verified+1 if it built").render());
@@ -375,7 +366,7 @@ async fn a_persons_verified_plus_one_asks_build_listener_to_drop_the_rejection()
         "bot -1 not dropped: {:?}",
         env.world.gerrit_votes(n, 1, "Verified")
     );
-    server.abort();
+    server.stop().await;
 }
 
 #[tokio::test]
@@ -537,16 +528,7 @@ async fn real_format_fixtures_end_where_they_should() {
             .gerrit_add_patch_set(n, "dev@google.com", vec!["libc/bionic/strlen.cpp".into()]);
     }
     let config = env.config();
-    let server = tokio::spawn(async move {
-        let state = bionicbb::state::State::open(&config.state.path).expect("state");
-        let netrc = config.gerrit.netrc.clone().expect("netrc");
-        let creds = bionicbb::credentials::for_url(&config.gerrit.url, &netrc).expect("creds");
-        let gerrit =
-            bionicbb::gerrit::Gerrit::new(&config.gerrit.url, creds, config.gerrit.timeout)
-                .expect("gerrit");
-        let app = bionicbb::server::AppState::new(config, state, gerrit, None);
-        bionicbb::server::serve(listener, app, std::future::pending()).await
-    });
+    let server = harness::start_listener_on(listener, config, None).await;
     let trashed = [
         "newchange-3x-multipart-qp.eml",
         "comment-3x-multipart-qp.eml",
@@ -580,7 +562,7 @@ async fn real_format_fixtures_end_where_they_should() {
     assert_eq!(builds[0].params["LUNCH_TARGET"], "");
     assert_eq!(builds[1].params["LUNCH_TARGET"], "aosp_x86_64-eng");
     assert_eq!(report.drop_rejections, 1);
-    server.abort();
+    server.stop().await;
     env.finish();
 }
 

@@ -11,8 +11,18 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use bionicbb::config::Config;
+use bionicbb::credentials::{self, Secret};
+use bionicbb::gerrit::Gerrit;
+use bionicbb::outbox::{self, Backoff, ItemView};
 use bionicbb::poller::{PollReport, Poller};
+use bionicbb::server::{self, AppState};
+use bionicbb::state::State;
+use serde_json::Value;
 use standins::{QueuedBuild, ReceivedReview, Standins, World};
+use tokio::time::Instant;
+
+/// How long any bounded wait in the scenarios may take.
+pub const WAIT: Duration = Duration::from_secs(10);
 
 pub const SENDER: &str = "noreply-gerritcodereview-CtTy0igsBrnvL7dKoWEIEg@google.com";
 pub const PROJECT: &str = "platform/bionic";
@@ -333,4 +343,114 @@ fn qp(text: &str) -> String {
 /// Parameters of a build, for assertions.
 pub fn params(b: &QueuedBuild) -> BTreeMap<String, String> {
     b.params.clone()
+}
+
+/// One running build-listener.
+pub struct Listener {
+    pub url: String,
+    pub state: State,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Starts build-listener in-process the way `server::run` does (on 127.0.0.1:0), with a fast
+/// retry pace.
+pub async fn start_listener(config: Config, token: Option<Secret>) -> Listener {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    start_listener_on(listener, config, token).await
+}
+
+/// As [`start_listener`], on a socket bound earlier (so the config can name its URL).
+pub async fn start_listener_on(
+    listener: tokio::net::TcpListener,
+    config: Config,
+    token: Option<Secret>,
+) -> Listener {
+    let state = State::open(&config.state.path).expect("state");
+    let netrc = credentials::netrc_path(config.gerrit.netrc.as_deref()).expect("netrc path");
+    let creds = credentials::for_url(&config.gerrit.url, &netrc).expect("credentials");
+    let gerrit = Gerrit::new(&config.gerrit.url, creds, config.gerrit.timeout).expect("gerrit");
+    let mut app = AppState::new(config, state.clone(), gerrit, token);
+    app.backoff = Backoff {
+        first: Duration::from_millis(50),
+        max: Duration::from_millis(250),
+    };
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server::serve(listener, app, async move {
+        let _ = rx.await;
+    }));
+    Listener {
+        url,
+        state,
+        stop: Some(tx),
+        task,
+    }
+}
+
+impl Listener {
+    pub fn notify_url(&self) -> String {
+        format!("{}/", self.url)
+    }
+
+    pub async fn post(&self, path: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
+        self.post_with(path, body, None).await
+    }
+
+    pub async fn post_with(
+        &self,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+        bearer: Option<&str>,
+    ) -> (u16, Value) {
+        let mut request = reqwest::Client::new()
+            .post(format!("{}{path}", self.url))
+            .header("content-type", "application/json;charset=UTF-8")
+            .body(body);
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("build-listener answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        assert!(
+            !text.trim_end().contains('\n'),
+            "more than one line: {text:?}"
+        );
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    pub async fn items(&self) -> Vec<ItemView> {
+        outbox::items(&self.state).await.expect("outbox")
+    }
+
+    /// Waits until nothing is pending in the outbox, so no further review can arrive.
+    pub async fn settle(&self) -> Vec<ItemView> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let items = self.items().await;
+            if items.iter().all(|i| i.state != "pending") {
+                return items;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "outbox never settled: {items:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        let result = tokio::time::timeout(WAIT, self.task).await;
+        assert!(
+            matches!(result, Ok(Ok(Ok(())))),
+            "build-listener did not stop cleanly: {result:?}"
+        );
+    }
 }
