@@ -582,3 +582,44 @@ async fn a_target_build_does_not_stand_in_for_the_presubmit_build() {
     assert_eq!(env.expect_builds(1)[0].params["LUNCH_TARGET"], "");
     env.finish();
 }
+
+#[tokio::test]
+async fn the_daemon_polls_every_interval_and_stops_on_sigterm() {
+    let mut env = Env::new().await; // poll_interval = "1s"
+    let n = env.change(9950, &change_id_for(9950));
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gmail-listener"))
+        .arg("--config")
+        .arg(&env.config_path)
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn");
+    // A mail that arrives after the first poll is picked up by a later one.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    env.deliver(&MailSpec::new("newchange", n, 1).render());
+    assert!(
+        eventually(Duration::from_secs(10), || !env
+            .world
+            .jenkins_queue()
+            .is_empty())
+        .await,
+        "the daemon never built"
+    );
+    let pid = child.id().expect("pid").to_string();
+    // The shell's builtin `kill`: no dependency on procps being installed.
+    let kill = std::process::Command::new("sh")
+        .args(["-c", "kill -TERM \"$1\"", "sh", &pid])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("did not stop on SIGTERM")
+        .expect("wait");
+    assert!(status.success(), "{status:?}");
+    env.expect_builds(1);
+    env.finish();
+}
