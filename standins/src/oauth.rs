@@ -102,14 +102,23 @@ impl World {
         secret.to_string()
     }
 
-    /// A yup-oauth2 token cache (`persist_tokens_to_disk` format) holding the current tokens for
-    /// the gmail.modify scope, with no expiry, so a daemon starts without an interactive flow.
-    pub fn oauth_token_cache_json(&self) -> String {
+    /// A yup-oauth2 token cache (`persist_tokens_to_disk` format) for the gmail.modify scope,
+    /// so a daemon starts without an interactive flow. With `expired`, the stored access token
+    /// is stale and already past its expiry, so the first call must refresh it.
+    pub fn oauth_token_cache_json(&self, expired: bool) -> String {
         let t = self.gmail_tokens();
+        let (access, expires_at) = if expired {
+            (
+                "expired-access-token".to_string(),
+                json!([2020, 1, 0, 0, 0, 0, 0, 0, 0]),
+            )
+        } else {
+            (t.access_token, serde_json::Value::Null)
+        };
         json!([{
             "scopes": [SCOPE],
-            "token": {"access_token": t.access_token, "refresh_token": t.refresh_token,
-                      "expires_at": null, "id_token": null},
+            "token": {"access_token": access, "refresh_token": t.refresh_token,
+                      "expires_at": expires_at, "id_token": null},
         }])
         .to_string()
     }

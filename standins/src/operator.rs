@@ -96,17 +96,10 @@ x86_64 = "aosp_x86_64-eng"
 /// Writes yup-oauth2's token cache as `--authorize` leaves it; `expired` makes the stored
 /// access token stale so the first call must refresh it at the token endpoint.
 pub fn write_token_cache(standins: &Standins, dir: &Path, expired: bool) -> io::Result<()> {
-    let tokens = standins.world.gmail_tokens();
-    let (access, expires) = if expired {
-        ("expired-access-token".to_string(), "[2020,1,0,0,0,0,0,0,0]")
-    } else {
-        (tokens.access_token.clone(), "null")
-    };
-    let cache = format!(
-        r#"[{{"scopes":["https://www.googleapis.com/auth/gmail.modify"],"token":{{"access_token":"{access}","refresh_token":"{}","expires_at":{expires},"id_token":null}}}}]"#,
-        tokens.refresh_token
-    );
-    std::fs::write(dir.join("oauth-token.json"), cache)
+    std::fs::write(
+        dir.join("oauth-token.json"),
+        standins.world.oauth_token_cache_json(expired),
+    )
 }
 
 fn port(url: &str) -> io::Result<u16> {

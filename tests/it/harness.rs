@@ -6,7 +6,6 @@
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -338,11 +337,6 @@ fn qp(text: &str) -> String {
         out.push_str("\r\n");
     }
     out
-}
-
-/// Parameters of a build, for assertions.
-pub fn params(b: &QueuedBuild) -> BTreeMap<String, String> {
-    b.params.clone()
 }
 
 /// One running build-listener.
