@@ -1,10 +1,13 @@
 //! The HTTP edge shared by every stand-in: one axum middleware that records each request and
-//! applies the service's injected [`Fault`](crate::Fault) before the real handler runs.
+//! applies the service's injected [`Fault`](crate::Fault) around the real handler.
 //!
 //! A failure is answered in the failing service's own error format, because clients branch on
 //! it: Gmail's JSON envelope (google-gmail1 turns any JSON error body into `BadRequest`), OAuth's
 //! `{"error": ..}`, Gerrit's plain text, Jenkins' HTML page.
 
+use std::time::Duration;
+
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
@@ -35,8 +38,34 @@ pub(crate) async fn edge(State(edge): State<Edge>, request: Request, next: Next)
             tokio::time::sleep(d).await;
             next.run(request).await
         }
+        FaultAction::InFlight(total) => in_flight(edge.service, request, next, total).await,
         FaultAction::Fail(status) => failure(edge.service, status),
     }
+}
+
+/// Runs the handler in the middle of `total`: half the delay before it, half after it.
+///
+/// The body is read first and the handler runs in its own task, so once the request has arrived
+/// its effect happens even if the client hangs up meanwhile, as on a real server that already
+/// received the request; only the answer is lost then.
+async fn in_flight(service: Service, request: Request, next: Next, total: Duration) -> Response {
+    let before = total / 2;
+    let after = total.saturating_sub(before);
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return failure(service, 400);
+    };
+    let request = Request::from_parts(parts, Body::from(bytes));
+    let handled = tokio::spawn(async move {
+        tokio::time::sleep(before).await;
+        next.run(request).await
+    });
+    let response = match handled.await {
+        Ok(response) => response,
+        Err(_) => failure(service, 500),
+    };
+    tokio::time::sleep(after).await;
+    response
 }
 
 /// The response a service gives for an injected failure with HTTP `status`.

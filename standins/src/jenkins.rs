@@ -1,5 +1,6 @@
-//! The Jenkins stand-in's HTTP side: remote API (`api/json`), `buildWithParameters` and `build`,
-//! queue items and builds, with Jenkins' authentication answers.
+//! The Jenkins stand-in's HTTP side: remote API (`api/json`, with `tree=`), `buildWithParameters`
+//! and `build`, queue items, the queue and `cancelItem`, and builds, with Jenkins'
+//! authentication answers. The exported objects are built in `jenkins_json.rs`.
 //!
 //! Kept from Jenkins (research/jenkins-api.md §2–4): user + API token as pre-emptive Basic (no
 //! crumb needed); bad credentials get 401 with `WWW-Authenticate: Basic realm="Jenkins"`, an
@@ -7,6 +8,12 @@
 //! `Location: .../queue/item/N/` built from the request's host and an empty body; `build` on a
 //! parameterized job is 400, `buildWithParameters` on an unparameterized one is 400; GET on those
 //! is 405; unknown jobs are 404. API URLs are absolute (root URL, else the request's host).
+//! A malformed `tree=` is an uncaught `ServletException` in Stapler, which Jenkins answers with
+//! its 500 error page. `POST /queue/cancelItem?id=N` (Jenkins >= 2.211, `Queue.doCancelItem`):
+//! 204 when a waiting item is cancelled; 404 "Provided id (N) not found" for an id Jenkins does
+//! not know; 500 "Could not cancel run for id N" for an item that already left the queue, because
+//! Jenkins still finds left items (for 5 minutes, kept forever here) and fails to cancel them; a
+//! missing or non-numeric id converts to 0.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -15,9 +22,12 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::jenkins_store::{Build, JenkinsStore};
-use crate::notify::job_url;
-use crate::util::{BasicAuth, basic_auth, query_pairs};
+use crate::jenkins_json::{
+    Detail, build_json, folder_json, job_json, queue_item_json, queue_json, root_json,
+};
+use crate::jenkins_store::CancelOutcome;
+use crate::jenkins_tree;
+use crate::util::{BasicAuth, basic_auth, first, query_pairs};
 use crate::world::World;
 
 const VERSION: &str = "2.528";
@@ -55,6 +65,36 @@ fn json_ok(value: &Value) -> Response {
         value.to_string(),
     )
         .into_response()
+}
+
+/// How an `api/json` request wants its object: whole, or pruned by a `tree=` spec.
+#[derive(Clone, Copy)]
+struct Api<'a> {
+    tree: Option<&'a str>,
+}
+
+impl Api<'_> {
+    fn detail(self) -> Detail {
+        match self.tree {
+            Some(_) => Detail::Full,
+            None => Detail::Summary,
+        }
+    }
+
+    /// Answers with `value`, pruned by the tree spec if there is one. Jenkins resolves the
+    /// object before it parses the spec, so an unknown object is 404 whatever the spec.
+    fn answer(self, value: &Value) -> Response {
+        let Some(spec) = self.tree else {
+            return json_ok(value);
+        };
+        match jenkins_tree::parse(spec) {
+            Ok(tree) => json_ok(&jenkins_tree::prune(value, &tree)),
+            Err(e) => html_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("Malformed tree expression: {e}"),
+            ),
+        }
+    }
 }
 
 fn method_not_allowed() -> Response {
@@ -113,23 +153,42 @@ async fn dispatch(
     let rest: Vec<&str> = segments.iter().map(String::as_str).collect();
     let get = method == Method::GET || method == Method::HEAD;
     let post = method == Method::POST;
+    let query = query_pairs(uri.query()).unwrap_or_default();
+    let api = Api {
+        tree: first(&query, "tree"),
+    };
     if job.is_empty() {
-        let inner = world.lock();
-        let store = &inner.jenkins;
+        let mut inner = world.lock();
+        let store = &mut inner.jenkins;
         let root = store.root_url().unwrap_or(request_root);
         return match rest.as_slice() {
-            ["api", "json"] if get => json_ok(&root_json(store, &root)),
+            ["api", "json"] if get => api.answer(&root_json(store, &root, api.detail())),
             // API-token clients need no crumb, but clients that ask get one.
-            ["crumbIssuer", "api", "json"] if get => json_ok(&json!({
+            ["crumbIssuer", "api", "json"] if get => api.answer(&json!({
                 "_class": "hudson.security.csrf.DefaultCrumbIssuer",
                 "crumb": "5f4dcc3b5aa765d61d8327deb882cf99",
                 "crumbRequestField": "Jenkins-Crumb",
             })),
+            ["queue", "api", "json"] if get => api.answer(&queue_json(store, &root, api.detail())),
             ["queue", "item", id, "api", "json"] if get => {
                 match id.parse().ok().and_then(|id| store.item(id)) {
-                    Some(_) => json_ok(&queue_item_json(store, id, &root)),
+                    Some(item) => api.answer(&queue_item_json(store, item, &root, api.detail())),
                     None => html_error(StatusCode::NOT_FOUND, "Not Found"),
                 }
+            }
+            ["queue", "cancelItem"] if !post => method_not_allowed(),
+            ["queue", "cancelItem"] => {
+                let mut sent = query.clone();
+                sent.extend(form_pairs(&headers, &body));
+                // Stapler converts a missing or unparseable `long` parameter to 0.
+                let id = first(&sent, "id")
+                    .and_then(|id| id.parse::<i64>().ok())
+                    .unwrap_or(0);
+                let outcome = match u64::try_from(id) {
+                    Ok(id) => store.cancel(id),
+                    Err(_) => CancelOutcome::Unknown,
+                };
+                cancel_item(outcome, id)
             }
             _ => html_error(StatusCode::NOT_FOUND, "Not Found"),
         };
@@ -143,10 +202,10 @@ async fn dispatch(
         return html_error(StatusCode::NOT_FOUND, "Not Found");
     }
     match rest.as_slice() {
-        ["api", "json"] if get => json_ok(&if is_job {
-            job_json(store, &path, &root)
+        ["api", "json"] if get => api.answer(&if is_job {
+            job_json(store, &path, &root, api.detail())
         } else {
-            folder_json(store, &path, &root)
+            folder_json(store, &path, &root, api.detail())
         }),
         ["buildWithParameters" | "build"] if !post => method_not_allowed(),
         ["buildWithParameters"] if is_job => {
@@ -157,7 +216,7 @@ async fn dispatch(
                     &format!("{path} is not parameterized"),
                 );
             }
-            let mut sent = query_pairs(uri.query()).unwrap_or_default();
+            let mut sent = query.clone();
             sent.extend(form_pairs(&headers, &body));
             queued(store.enqueue(&path, &sent), &request_root)
         }
@@ -169,7 +228,7 @@ async fn dispatch(
         }
         [number, "api", "json"] if get && is_job => {
             match number.parse().ok().and_then(|n| store.build(&path, n)) {
-                Some(b) => json_ok(&build_json(&path, b, &root)),
+                Some(b) => api.answer(&build_json(&path, b, &root)),
                 None => html_error(StatusCode::NOT_FOUND, "Not Found"),
             }
         }
@@ -207,212 +266,21 @@ fn queued(id: u64, request_root: &str) -> Response {
         .into_response()
 }
 
-fn color(store: &JenkinsStore, path: &str) -> &'static str {
-    match store.jobs.get(path).and_then(|j| j.builds.last()) {
-        None => "notbuilt",
-        Some(b) if b.building => "blue_anime",
-        Some(b) if b.result.as_deref() == Some("SUCCESS") => "blue",
-        Some(b) if b.result.as_deref() == Some("UNSTABLE") => "yellow",
-        Some(b) if b.result.as_deref() == Some("ABORTED") => "aborted",
-        Some(_) => "red",
+/// `Queue.doCancelItem`'s answer.
+fn cancel_item(outcome: CancelOutcome, id: i64) -> Response {
+    match outcome {
+        CancelOutcome::Cancelled => (
+            StatusCode::NO_CONTENT,
+            [(header::HeaderName::from_static("x-jenkins"), VERSION)],
+        )
+            .into_response(),
+        CancelOutcome::AlreadyLeft => html_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("Could not cancel run for id {id}"),
+        ),
+        CancelOutcome::Unknown => html_error(
+            StatusCode::NOT_FOUND,
+            &format!("Provided id ({id}) not found"),
+        ),
     }
-}
-
-/// Jobs and folders directly under `parent` ("" for the root).
-fn children(store: &JenkinsStore, parent: &str, root: &str) -> Vec<Value> {
-    let prefix = if parent.is_empty() {
-        String::new()
-    } else {
-        format!("{parent}/")
-    };
-    let mut names: Vec<String> = store
-        .jobs
-        .keys()
-        .filter_map(|k| k.strip_prefix(&prefix))
-        .map(|rest| rest.split('/').next().unwrap_or(rest).to_owned())
-        .collect();
-    names.dedup();
-    names
-        .into_iter()
-        .map(|name| {
-            let path = format!("{prefix}{name}");
-            if store.jobs.contains_key(&path) {
-                json!({"_class": "hudson.model.FreeStyleProject", "name": name,
-                       "url": format!("{root}{}", job_url(&path)), "color": color(store, &path)})
-            } else {
-                json!({"_class": "com.cloudbees.hudson.plugins.folder.Folder", "name": name,
-                       "url": format!("{root}{}", job_url(&path))})
-            }
-        })
-        .collect()
-}
-
-fn root_json(store: &JenkinsStore, root: &str) -> Value {
-    json!({
-        "_class": "hudson.model.Hudson",
-        "assignedLabels": [{"name": "built-in"}],
-        "mode": "NORMAL",
-        "nodeDescription": "the Jenkins controller's built-in node",
-        "nodeName": "",
-        "numExecutors": 2,
-        "description": null,
-        "jobs": children(store, "", root),
-        "quietingDown": false,
-        "slaveAgentPort": -1,
-        "useCrumbs": true,
-        "useSecurity": true,
-        "views": [{"_class": "hudson.model.AllView", "name": "all", "url": root}],
-        "url": root,
-    })
-}
-
-fn folder_json(store: &JenkinsStore, path: &str, root: &str) -> Value {
-    let name = path.rsplit('/').next().unwrap_or(path);
-    json!({
-        "_class": "com.cloudbees.hudson.plugins.folder.Folder",
-        "name": name,
-        "displayName": name,
-        "fullName": path,
-        "url": format!("{root}{}", job_url(path)),
-        "jobs": children(store, path, root),
-    })
-}
-
-fn job_json(store: &JenkinsStore, path: &str, root: &str) -> Value {
-    let name = path.rsplit('/').next().unwrap_or(path);
-    let url = format!("{root}{}", job_url(path));
-    let Some(job) = store.jobs.get(path) else {
-        return Value::Null;
-    };
-    let build_ref = |b: &Build| {
-        json!({"_class": "hudson.model.FreeStyleBuild", "number": b.number,
-               "url": format!("{url}{}/", b.number)})
-    };
-    let mut property = Vec::new();
-    if let Some(params) = &job.params {
-        let defs: Vec<Value> = params
-            .iter()
-            .map(|p| {
-                json!({"_class": "hudson.model.StringParameterDefinition",
-                       "defaultParameterValue": {"_class": "hudson.model.StringParameterValue",
-                                                 "name": p, "value": ""},
-                       "description": "", "name": p, "type": "StringParameterDefinition"})
-            })
-            .collect();
-        property.push(
-            json!({"_class": "hudson.model.ParametersDefinitionProperty",
-                             "parameterDefinitions": defs}),
-        );
-    }
-    let waiting = store
-        .queue
-        .iter()
-        .find(|q| q.job == path && q.number.is_none());
-    json!({
-        "_class": "hudson.model.FreeStyleProject",
-        "description": "",
-        "displayName": name,
-        "fullDisplayName": path.replace('/', " » "),
-        "fullName": path,
-        "name": name,
-        "url": url,
-        "buildable": true,
-        "builds": job.builds.iter().rev().map(build_ref).collect::<Vec<_>>(),
-        "color": color(store, path),
-        "firstBuild": job.builds.first().map(build_ref),
-        "lastBuild": job.builds.last().map(build_ref),
-        "inQueue": waiting.is_some(),
-        "queueItem": waiting.map(|q| json!({"id": q.id, "url": format!("queue/item/{}/", q.id)})),
-        "nextBuildNumber": job.next_build,
-        "property": property,
-    })
-}
-
-fn parameters_action(params: &[(String, String)]) -> Value {
-    let values: Vec<Value> = params
-        .iter()
-        .map(|(n, v)| json!({"_class": "hudson.model.StringParameterValue", "name": n, "value": v}))
-        .collect();
-    json!({"_class": "hudson.model.ParametersAction", "parameters": values})
-}
-
-fn queue_item_json(store: &JenkinsStore, id: &str, root: &str) -> Value {
-    let Some(item) = id.parse().ok().and_then(|id| store.item(id)) else {
-        return Value::Null;
-    };
-    let job_path = format!("{root}{}", job_url(&item.job));
-    let name = item.job.rsplit('/').next().unwrap_or(&item.job);
-    let mut actions = Vec::new();
-    if let Some(p) = &item.params {
-        actions.push(parameters_action(p));
-    }
-    actions.push(json!({"_class": "hudson.model.CauseAction", "causes": [{
-        "_class": "hudson.model.Cause$UserIdCause",
-        "shortDescription": format!("Started by user {}", store.user),
-        "userId": store.user, "userName": store.user}]}));
-    let params: String = item
-        .params
-        .iter()
-        .flatten()
-        .map(|(n, v)| format!("\n{n}={v}"))
-        .collect();
-    let mut v = json!({
-        "actions": actions,
-        "blocked": false,
-        "id": item.id,
-        "inQueueSince": item.since,
-        "params": params,
-        "stuck": false,
-        "task": {"_class": "hudson.model.FreeStyleProject", "name": name, "url": job_path,
-                 "color": color(store, &item.job)},
-        "url": format!("queue/item/{}/", item.id),
-    });
-    match item.number {
-        Some(n) => {
-            v["_class"] = json!("hudson.model.Queue$LeftItem");
-            v["buildable"] = json!(false);
-            v["why"] = Value::Null;
-            v["cancelled"] = json!(false);
-            v["executable"] = json!({"_class": "hudson.model.FreeStyleBuild", "number": n,
-                                     "url": format!("{job_path}{n}/")});
-        }
-        None => {
-            v["_class"] = json!("hudson.model.Queue$BuildableItem");
-            v["buildable"] = json!(true);
-            v["why"] = json!("Waiting for next available executor");
-            v["buildableStartMilliseconds"] = json!(item.since);
-            v["pending"] = json!(false);
-        }
-    }
-    v
-}
-
-fn build_json(path: &str, b: &Build, root: &str) -> Value {
-    let mut actions = Vec::new();
-    if let Some(p) = &b.params {
-        actions.push(parameters_action(p));
-    }
-    json!({
-        "_class": "hudson.model.FreeStyleBuild",
-        "actions": actions,
-        "artifacts": [],
-        "building": b.building,
-        "description": null,
-        "displayName": format!("#{}", b.number),
-        "duration": b.duration,
-        "estimatedDuration": 1_800_000,
-        "executor": null,
-        "fullDisplayName": format!("{} #{}", path.replace('/', " » "), b.number),
-        "id": b.number.to_string(),
-        "inProgress": b.in_progress,
-        "keepLog": false,
-        "number": b.number,
-        "queueId": b.queue_id,
-        "result": b.result,
-        "timestamp": b.timestamp,
-        "url": format!("{root}{}{}/", job_url(path), b.number),
-        "builtOn": "",
-        "changeSet": {"_class": "hudson.scm.EmptyChangeLogSet", "items": [], "kind": null},
-        "culprits": [],
-    })
 }

@@ -4,10 +4,12 @@
 //!
 //! Kept from Jenkins: queue ids are global and increasing; build numbers are per job; a build
 //! only has the parameters its job declares (declared-but-missing ones get their default, "");
-//! a queued item stays queued until a test runs it, so tests decide when builds happen.
+//! a queued item stays queued until a test runs it (or [`World::jenkins_autorun`] does), so
+//! tests decide when builds happen; a cancelled item leaves the queue and never runs.
 
 use std::collections::BTreeMap;
 
+use crate::notify::Delivery;
 use crate::util::now_ms;
 use crate::world::World;
 
@@ -20,6 +22,16 @@ pub struct QueuedBuild {
     pub params: BTreeMap<String, String>,
     /// The build number once [`World::jenkins_run`] started it.
     pub number: Option<u32>,
+    /// True once the item was cancelled (`POST /queue/cancelItem` or
+    /// [`World::jenkins_cancel`]) before it started; it then never runs.
+    pub cancelled: bool,
+}
+
+impl QueuedBuild {
+    /// Still waiting in the queue: neither started nor cancelled.
+    pub fn is_waiting(&self) -> bool {
+        self.number.is_none() && !self.cancelled
+    }
 }
 
 /// Which Notification-plugin phases [`World::jenkins_run`] POSTs.
@@ -60,6 +72,25 @@ pub(crate) struct QueueItem {
     pub(crate) params: Option<Vec<(String, String)>>,
     pub(crate) since: i64,
     pub(crate) number: Option<u32>,
+    pub(crate) cancelled: bool,
+}
+
+impl QueueItem {
+    /// Still in the queue (Jenkins' `BuildableItem`), not yet a `LeftItem`.
+    pub(crate) fn waiting(&self) -> bool {
+        self.number.is_none() && !self.cancelled
+    }
+}
+
+/// What `Queue.doCancelItem` found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CancelOutcome {
+    /// A waiting item, now cancelled.
+    Cancelled,
+    /// The item already left the queue (started, or cancelled before): Jenkins still finds it
+    /// among its left items but cannot cancel it.
+    AlreadyLeft,
+    Unknown,
 }
 
 pub(crate) struct JenkinsStore {
@@ -72,6 +103,8 @@ pub(crate) struct JenkinsStore {
     pub(crate) own_url: Option<String>,
     pub(crate) user: String,
     pub(crate) token: String,
+    /// Notification-plugin deliveries so far, one per queue item and phase.
+    pub(crate) deliveries: Vec<Delivery>,
 }
 
 impl JenkinsStore {
@@ -84,6 +117,7 @@ impl JenkinsStore {
             own_url: None,
             user: "bionicbb".into(),
             token: "11d3c0ffee5tandin0a0b0c0d0e0f0a0b".into(),
+            deliveries: Vec::new(),
         }
     }
 
@@ -127,8 +161,21 @@ impl JenkinsStore {
             params,
             since: now_ms(),
             number: None,
+            cancelled: false,
         });
         id
+    }
+
+    /// Cancels a waiting item (`Queue.cancel(Item)`): it leaves the queue without a build.
+    pub(crate) fn cancel(&mut self, queue_id: u64) -> CancelOutcome {
+        match self.queue.iter_mut().find(|q| q.id == queue_id) {
+            None => CancelOutcome::Unknown,
+            Some(item) if !item.waiting() => CancelOutcome::AlreadyLeft,
+            Some(item) => {
+                item.cancelled = true;
+                CancelOutcome::Cancelled
+            }
+        }
     }
 
     pub(crate) fn item(&self, queue_id: u64) -> Option<&QueueItem> {
@@ -160,6 +207,9 @@ impl JenkinsStore {
             .ok_or_else(|| format!("no Jenkins queue item {queue_id}"))?;
         if let Some(n) = item.number {
             return Err(format!("queue item {queue_id} already ran as build #{n}"));
+        }
+        if item.cancelled {
+            return Err(format!("queue item {queue_id} was cancelled"));
         }
         let job = self
             .jobs
@@ -215,7 +265,8 @@ impl World {
         self.lock().jenkins.root_override = Some(url);
     }
 
-    /// Every queue item so far, in queue-id order (started ones keep their build number).
+    /// Every queue item so far, in queue-id order (started ones keep their build number,
+    /// cancelled ones are marked).
     pub fn jenkins_queue(&self) -> Vec<QueuedBuild> {
         self.lock()
             .jenkins
@@ -226,8 +277,21 @@ impl World {
                 job: q.job.clone(),
                 params: q.params.iter().flatten().cloned().collect(),
                 number: q.number,
+                cancelled: q.cancelled,
             })
             .collect()
+    }
+
+    /// Cancels a waiting queue item, as a user pressing the queue's cancel button would. Errors
+    /// when the item is unknown or already left the queue (started or cancelled).
+    pub fn jenkins_cancel(&self, queue_id: u64) -> Result<(), String> {
+        match self.lock().jenkins.cancel(queue_id) {
+            CancelOutcome::Cancelled => Ok(()),
+            CancelOutcome::AlreadyLeft => {
+                Err(format!("queue item {queue_id} already left the queue"))
+            }
+            CancelOutcome::Unknown => Err(format!("no Jenkins queue item {queue_id}")),
+        }
     }
 
     /// The result of a build (`None` while running or if there is no such build).

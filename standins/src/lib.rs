@@ -5,8 +5,9 @@
 //!   (`gmail.rs`; mailbox model in `gmail_store.rs`, MIME in `mime.rs`);
 //! - Gerrit REST (`gerrit.rs`; model in `gerrit_store.rs`, entities in `gerrit_json.rs`, Set
 //!   Review in `gerrit_review.rs`);
-//! - Jenkins remote API (`jenkins.rs`; model in `jenkins_store.rs`) and the Notification plugin's
-//!   callbacks (`notify.rs`).
+//! - Jenkins remote API (`jenkins.rs`; objects in `jenkins_json.rs`, `tree=` in
+//!   `jenkins_tree.rs`, model in `jenkins_store.rs`), the Notification plugin's callbacks
+//!   (`notify.rs`) and an executor that runs queued builds by itself (`jenkins_autorun.rs`).
 //!
 //! Tests, benchmarks and the README quickstart use the same stand-ins; the product only ever sees
 //! URLs and credentials, as with the real services. Faults ([`Fault`]) are injected per service at
@@ -31,7 +32,10 @@ mod gmail;
 mod gmail_messages;
 mod gmail_store;
 mod jenkins;
+mod jenkins_autorun;
+mod jenkins_json;
 mod jenkins_store;
+mod jenkins_tree;
 mod mime;
 mod notify;
 mod oauth;
@@ -48,7 +52,9 @@ use tokio::sync::oneshot;
 
 pub use gerrit_store::{ChangeStatus, NewChange, ReceivedReview};
 pub use gmail_store::GmailMessageView;
+pub use jenkins_autorun::AutoRun;
 pub use jenkins_store::{Events, QueuedBuild};
+pub use notify::Delivery;
 pub use oauth::GmailTokens;
 pub use operator::{operator_files, write_token_cache};
 pub use world::{Fault, RecordedRequest, Service, World};

@@ -5,8 +5,11 @@
 //! QUEUED/STARTED and `full_url` is absent without a configured root URL), HTML-safe escaping
 //! (`=` is sent as `\u003d`), job `name` is the short name while `url`s are relative;
 //! `Content-Type: application/json;charset=UTF-8`; Basic auth only from the URL's userinfo; the
-//! response status is not checked and only a 307 is followed. The plugin's retry bug (sending
-//! every retry once one attempt failed) is not reproduced: tests resend with `jenkins_event`.
+//! response status is not checked and only a 307 is followed; connect and read timeouts are the
+//! endpoint's `timeout`. Retries (`Phase.handle`): only a transport failure (refused, timeout)
+//! counts as failed, an HTTP error status never does; and `failed` is never reset, so once one
+//! attempt failed every remaining retry is sent, even after a later attempt got through (the
+//! receiver sees duplicates). `jenkins_run` is an endpoint with the default 0 retries.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -53,6 +56,51 @@ struct BuildState {
 struct ScmState {
     changes: Vec<String>,
     culprits: Vec<String>,
+}
+
+/// The phases a build goes through, in order.
+const PHASES: [&str; 4] = ["QUEUED", "STARTED", "COMPLETED", "FINALIZED"];
+
+/// The Notification plugin's default endpoint timeout (`Endpoint.DEFAULT_TIMEOUT`, 30 000 ms).
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One phase of one build as the endpoint received it, after the plugin's retries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    pub queue_id: u64,
+    /// Full job path (`folder/job`).
+    pub job: String,
+    pub number: u32,
+    /// `QUEUED`, `STARTED`, `COMPLETED` or `FINALIZED`.
+    pub phase: String,
+    /// The endpoint's answer: the first 2xx if an attempt got one, else the last status it
+    /// answered with; `None` when no attempt was answered (refused, timed out).
+    pub status: Option<u16>,
+    /// Every attempt in order: `Some(status)` if answered, `None` for a transport failure.
+    pub attempts: Vec<Option<u16>>,
+}
+
+impl Delivery {
+    /// True when the endpoint acknowledged the phase with a 2xx.
+    pub fn acknowledged(&self) -> bool {
+        self.status.is_some_and(|s| (200..300).contains(&s))
+    }
+}
+
+/// How one Notification-plugin endpoint is configured.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Endpoint {
+    /// Connect and read timeout.
+    pub(crate) timeout: Duration,
+    pub(crate) retries: u32,
+    /// Pause between attempts; the real plugin has none.
+    pub(crate) retry_delay: Duration,
+}
+
+/// What sending one phase came to: the delivery and each transport error's text.
+pub(crate) struct PhaseOutcome {
+    pub(crate) delivery: Delivery,
+    pub(crate) errors: Vec<String>,
 }
 
 /// `job.getUrl()`: `job/a/job/b/`.
@@ -132,7 +180,8 @@ impl World {
 
     /// Runs a queued build to `status` and POSTs the plugin's events to `notify_url`, in phase
     /// order, returning each HTTP status. The build finishes whatever the endpoint answers; a
-    /// transport failure is reported as `Err` after all phases were tried.
+    /// transport failure is reported as `Err` after all phases were tried. Each phase is also
+    /// recorded in [`World::jenkins_deliveries`].
     pub async fn jenkins_run(
         &self,
         queue_id: u64,
@@ -141,23 +190,27 @@ impl World {
         events: Events,
     ) -> Result<Vec<u16>, String> {
         self.lock().jenkins.start(queue_id)?;
-        let wanted: &[&str] = match events {
-            Events::All => &["QUEUED", "STARTED", "COMPLETED", "FINALIZED"],
-            Events::Completed => &["COMPLETED"],
-            Events::Finalized => &["FINALIZED"],
+        let endpoint = Endpoint {
+            timeout: DEFAULT_TIMEOUT,
+            retries: 0,
+            retry_delay: Duration::ZERO,
         };
+        let outcomes = self
+            .run_started(
+                queue_id,
+                status,
+                notify_url,
+                events,
+                endpoint,
+                Duration::ZERO,
+            )
+            .await;
         let mut statuses = Vec::new();
         let mut failures = Vec::new();
-        for phase in ["QUEUED", "STARTED", "COMPLETED", "FINALIZED"] {
-            self.advance(queue_id, phase, status);
-            if !wanted.contains(&phase) {
-                continue;
-            }
-            let shown = matches!(phase, "COMPLETED" | "FINALIZED").then_some(status);
-            let body = self.jenkins_event_body(queue_id, phase, shown);
-            match post_event(notify_url, body).await {
-                Ok(code) => statuses.push(code),
-                Err(e) => failures.push(format!("{phase}: {e}")),
+        for outcome in outcomes {
+            statuses.extend(outcome.delivery.attempts.iter().flatten());
+            for e in outcome.errors {
+                failures.push(format!("{}: {e}", outcome.delivery.phase));
             }
         }
         if failures.is_empty() {
@@ -168,6 +221,99 @@ impl World {
                 failures.join("; ")
             ))
         }
+    }
+
+    /// Every Notification-plugin delivery so far (from [`World::jenkins_run`] and
+    /// [`World::jenkins_autorun`]), one per queue item and phase, in the order they finished.
+    pub fn jenkins_deliveries(&self) -> Vec<Delivery> {
+        self.lock().jenkins.deliveries.clone()
+    }
+
+    /// Takes a started build through its phases (the build itself lasting `build_time`),
+    /// sending the phases `events` selects to `url` as `endpoint` is configured.
+    pub(crate) async fn run_started(
+        &self,
+        queue_id: u64,
+        status: &str,
+        url: &str,
+        events: Events,
+        endpoint: Endpoint,
+        build_time: Duration,
+    ) -> Vec<PhaseOutcome> {
+        let wanted: &[&str] = match events {
+            Events::All => &PHASES,
+            Events::Completed => &["COMPLETED"],
+            Events::Finalized => &["FINALIZED"],
+        };
+        let mut outcomes = Vec::new();
+        for phase in PHASES {
+            if phase == "COMPLETED" && !build_time.is_zero() {
+                tokio::time::sleep(build_time).await;
+            }
+            self.advance(queue_id, phase, status);
+            if !wanted.contains(&phase) {
+                continue;
+            }
+            let shown = matches!(phase, "COMPLETED" | "FINALIZED").then_some(status);
+            // Built once per phase: the plugin serializes the state once and resends the same.
+            let body = self.jenkins_event_body(queue_id, phase, shown);
+            outcomes.push(self.deliver(queue_id, phase, url, &body, endpoint).await);
+        }
+        outcomes
+    }
+
+    /// Sends one phase with `Phase.handle`'s retry loop and records the delivery.
+    async fn deliver(
+        &self,
+        queue_id: u64,
+        phase: &str,
+        url: &str,
+        body: &str,
+        endpoint: Endpoint,
+    ) -> PhaseOutcome {
+        let mut attempts = Vec::new();
+        let mut errors = Vec::new();
+        let mut tries_remaining = i64::from(endpoint.retries);
+        let mut failed = false;
+        loop {
+            match post_event(url, body.to_owned(), endpoint.timeout).await {
+                Ok(code) => attempts.push(Some(code)),
+                Err(e) => {
+                    failed = true;
+                    attempts.push(None);
+                    errors.push(e);
+                }
+            }
+            // `while (failed && --triesRemaining >= 0)`: `failed` stays true once set.
+            tries_remaining -= 1;
+            if !(failed && tries_remaining >= 0) {
+                break;
+            }
+            if !endpoint.retry_delay.is_zero() {
+                tokio::time::sleep(endpoint.retry_delay).await;
+            }
+        }
+        let answered = attempts.iter().flatten().copied();
+        let status = answered
+            .clone()
+            .find(|s| (200..300).contains(s))
+            .or_else(|| answered.last());
+        let mut inner = self.lock();
+        let store = &mut inner.jenkins;
+        let (job, number) = store
+            .item(queue_id)
+            .map(|q| (q.job.clone(), q.number.unwrap_or_default()))
+            .unwrap_or_default();
+        let delivery = Delivery {
+            queue_id,
+            job,
+            number,
+            phase: phase.to_owned(),
+            status,
+            attempts,
+        };
+        store.deliveries.push(delivery.clone());
+        PhaseOutcome { delivery, errors }
     }
 
     /// Moves the build's state to `phase` (result and duration at COMPLETED).
@@ -193,8 +339,8 @@ impl World {
     }
 }
 
-/// One POST as `Protocol.HTTP` sends it.
-async fn post_event(url: &str, body: String) -> Result<u16, String> {
+/// One POST as `Protocol.HTTP` sends it; `Err` is a transport failure (the plugin's exception).
+async fn post_event(url: &str, body: String, timeout: Duration) -> Result<u16, String> {
     let mut url = reqwest::Url::parse(url).map_err(|e| format!("bad URL {url}: {e}"))?;
     // Basic auth from userinfo, not percent-decoded (`url.getUserInfo()`).
     let auth = (!url.username().is_empty()).then(|| {
@@ -204,7 +350,8 @@ async fn post_event(url: &str, body: String) -> Result<u16, String> {
     let _ = url.set_username("");
     let _ = url.set_password(None);
     let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
+        .connect_timeout(timeout)
+        .read_timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| e.to_string())?;

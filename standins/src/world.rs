@@ -35,6 +35,14 @@ pub enum Fault {
     FailNext { count: u32, status: u16 },
     /// Every request is answered after this delay.
     Latency(Duration),
+    /// Every request takes a random time in `[min, max]` (drawn from the World's seeded
+    /// generator, see [`World::set_seed`]): half of it passes before the real handler runs, the
+    /// other half after the handler has run and before the answer is sent. So the effect of a
+    /// request is applied while its client is still waiting, and a client that gives up during
+    /// the second half never learns of an effect that did happen (a lost answer, not a lost
+    /// request). The request is fully read first, so a client that gives up during the first
+    /// half still has its request handled, as by a real server that had already received it.
+    InFlight { min: Duration, max: Duration },
 }
 
 /// One HTTP request as a stand-in saw it (method, path, raw query string or "").
@@ -58,6 +66,8 @@ pub(crate) struct Inner {
     pub(crate) jenkins: JenkinsStore,
     faults: BTreeMap<Service, Fault>,
     requests: BTreeMap<Service, Vec<RecordedRequest>>,
+    /// Draws the in-flight delays; seeded so that a run is reproducible.
+    rng: fastrand::Rng,
 }
 
 /// What the fault layer must do with one request.
@@ -65,7 +75,12 @@ pub(crate) enum FaultAction {
     Pass,
     Fail(u16),
     Delay(Duration),
+    /// Wait half before the handler and the rest after it.
+    InFlight(Duration),
 }
+
+/// The seed of a fresh World's random generator.
+const DEFAULT_SEED: u64 = 0;
 
 impl Default for World {
     fn default() -> Self {
@@ -85,6 +100,7 @@ impl World {
                 jenkins: JenkinsStore::new(),
                 faults: BTreeMap::new(),
                 requests: BTreeMap::new(),
+                rng: fastrand::Rng::with_seed(DEFAULT_SEED),
             })),
         }
     }
@@ -100,6 +116,12 @@ impl World {
     /// Injects `fault` into `service` (replacing any earlier fault there).
     pub fn set_fault(&self, service: Service, fault: Fault) {
         self.lock().faults.insert(service, fault);
+    }
+
+    /// Re-seeds the generator behind random faults ([`Fault::InFlight`]); a fresh World uses a
+    /// fixed seed, so the same test sees the same delays on every run.
+    pub fn set_seed(&self, seed: u64) {
+        self.lock().rng = fastrand::Rng::with_seed(seed);
     }
 
     /// Every request the Gmail API stand-in received, in order (also the failed ones).
@@ -126,7 +148,8 @@ impl World {
 
     /// Consumes one unit of the service's fault, if any.
     pub(crate) fn fault_action(&self, service: Service) -> FaultAction {
-        let mut inner = self.lock();
+        let mut guard = self.lock();
+        let inner = &mut *guard;
         let Some(fault) = inner.faults.get_mut(&service) else {
             return FaultAction::Pass;
         };
@@ -134,6 +157,7 @@ impl World {
             Fault::None => FaultAction::Pass,
             Fault::Down => FaultAction::Fail(503),
             Fault::Latency(d) => FaultAction::Delay(*d),
+            Fault::InFlight { min, max } => FaultAction::InFlight(draw(&mut inner.rng, *min, *max)),
             Fault::FailNext { count: 0, .. } => {
                 *fault = Fault::None;
                 FaultAction::Pass
@@ -148,5 +172,63 @@ impl World {
                 FaultAction::Fail(status)
             }
         }
+    }
+}
+
+/// A duration drawn uniformly from `[min, max]` (just `min` when the range is empty).
+fn draw(rng: &mut fastrand::Rng, min: Duration, max: Duration) -> Duration {
+    let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    let (lo, hi) = (nanos(min), nanos(max));
+    if hi <= lo {
+        return min;
+    }
+    Duration::from_nanos(rng.u64(lo..=hi))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delays(world: &World, n: usize) -> Vec<Duration> {
+        (0..n)
+            .map(|_| match world.fault_action(Service::Jenkins) {
+                FaultAction::InFlight(d) => d,
+                _ => panic!("expected an in-flight delay"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn in_flight_delays_are_in_range_and_reproducible() {
+        let (min, max) = (Duration::from_millis(10), Duration::from_millis(50));
+        let a = World::new();
+        a.set_fault(Service::Jenkins, Fault::InFlight { min, max });
+        let b = World::new();
+        b.set_fault(Service::Jenkins, Fault::InFlight { min, max });
+        let first = delays(&a, 20);
+        assert!(first.iter().all(|d| (min..=max).contains(d)));
+        assert_eq!(first, delays(&b, 20), "same default seed, same delays");
+        assert!(first.iter().any(|d| *d != first[0]), "delays vary");
+        a.set_seed(7);
+        b.set_seed(7);
+        assert_eq!(delays(&a, 5), delays(&b, 5));
+        b.set_seed(8);
+        assert_ne!(delays(&a, 5), delays(&b, 5));
+    }
+
+    #[test]
+    fn an_empty_range_is_its_minimum() {
+        let w = World::new();
+        let d = Duration::from_millis(30);
+        w.set_fault(Service::Gerrit, Fault::InFlight { min: d, max: d });
+        assert!(matches!(w.fault_action(Service::Gerrit), FaultAction::InFlight(x) if x == d));
+        w.set_fault(
+            Service::Gerrit,
+            Fault::InFlight {
+                min: d,
+                max: Duration::ZERO,
+            },
+        );
+        assert!(matches!(w.fault_action(Service::Gerrit), FaultAction::InFlight(x) if x == d));
     }
 }

@@ -156,3 +156,98 @@ async fn faults_answer_in_each_services_format() {
     assert!(started.elapsed() >= Duration::from_millis(300));
     s.world.set_fault(Service::Gerrit, Fault::None);
 }
+
+/// Triggers a Jenkins build with a client that gives up after `client_timeout`.
+async fn trigger_with_timeout(s: &Standins, client_timeout: Duration) -> Result<u16, String> {
+    let (user, token) = s.world.jenkins_credentials();
+    reqwest::Client::builder()
+        .timeout(client_timeout)
+        .build()
+        .unwrap()
+        .post(format!(
+            "{}/job/clean-bionic-presubmit/build",
+            s.jenkins_url
+        ))
+        .basic_auth(user, Some(token))
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .map_err(|e| e.to_string())
+}
+
+/// Waits up to `limit` for the Jenkins queue to hold `n` items.
+async fn queue_reaches(s: &Standins, n: usize, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if s.world.jenkins_queue().len() >= n {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn in_flight_latency_applies_the_effect_before_the_answer() {
+    let s = Standins::start().await;
+    s.world.jenkins_add_job("clean-bionic-presubmit", &[]);
+    let delay = Duration::from_millis(600);
+    s.world.set_fault(
+        Service::Jenkins,
+        Fault::InFlight {
+            min: delay,
+            max: delay,
+        },
+    );
+
+    // Answered only after the whole delay.
+    let started = Instant::now();
+    assert_eq!(
+        trigger_with_timeout(&s, Duration::from_secs(5)).await,
+        Ok(201)
+    );
+    assert!(started.elapsed() >= delay);
+    assert_eq!(s.world.jenkins_queue().len(), 1);
+
+    // The client gives up in the second half: it never sees the 201, yet the item was queued
+    // before it gave up.
+    let started = Instant::now();
+    let gave_up = trigger_with_timeout(&s, Duration::from_millis(450)).await;
+    assert!(gave_up.is_err(), "{gave_up:?}");
+    assert_eq!(s.world.jenkins_queue().len(), 2);
+    assert!(started.elapsed() < delay);
+
+    // The client gives up in the first half: the request had arrived, so it is still handled.
+    assert!(
+        trigger_with_timeout(&s, Duration::from_millis(100))
+            .await
+            .is_err()
+    );
+    assert_eq!(s.world.jenkins_queue().len(), 2, "not handled yet");
+    assert!(queue_reaches(&s, 3, Duration::from_secs(2)).await);
+    s.world.set_fault(Service::Jenkins, Fault::None);
+}
+
+#[tokio::test]
+async fn in_flight_delays_are_drawn_from_the_range() {
+    let s = Standins::start().await;
+    s.world.jenkins_add_job("clean-bionic-presubmit", &[]);
+    s.world.set_seed(42);
+    let (min, max) = (Duration::from_millis(50), Duration::from_millis(250));
+    s.world
+        .set_fault(Service::Jenkins, Fault::InFlight { min, max });
+    let mut took = Vec::new();
+    for _ in 0..6 {
+        let started = Instant::now();
+        assert_eq!(
+            trigger_with_timeout(&s, Duration::from_secs(5)).await,
+            Ok(201)
+        );
+        took.push(started.elapsed());
+    }
+    assert!(took.iter().all(|t| *t >= min), "{took:?}");
+    assert!(
+        took.iter().all(|t| *t < max + Duration::from_millis(500)),
+        "{took:?}"
+    );
+}

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use standins::{Events, NewChange, Ports, Standins, World};
+use standins::{AutoRun, NewChange, Ports, Standins, World};
 
 const USAGE: &str = "usage: bionicbb-standins [--gmail-port N] [--oauth-port N] [--gerrit-port N] \
 [--jenkins-port N] [--write-config DIR] [--listener-url URL] [--notify-url URL] \
@@ -124,24 +124,30 @@ fn seed(world: &World) -> u64 {
     number
 }
 
-/// Runs every newly queued build, as Jenkins with a Notification-plugin endpoint would.
-async fn auto_build(world: World, url: String, status: String) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+/// Prints each Notification-plugin delivery once it is done, so a hand run shows the callbacks.
+async fn report_deliveries(world: World) {
+    let mut shown = 0;
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tick.tick().await;
-        for q in world
-            .jenkins_queue()
-            .into_iter()
-            .filter(|q| q.number.is_none())
-        {
-            match world
-                .jenkins_run(q.queue_id, &status, &url, Events::All)
-                .await
-            {
-                Ok(codes) => println!("ran {} (queue {}): callbacks {codes:?}", q.job, q.queue_id),
-                Err(e) => eprintln!("ran {} (queue {}): {e}", q.job, q.queue_id),
+        let deliveries = world.jenkins_deliveries();
+        for d in deliveries.iter().skip(shown) {
+            match d.status {
+                Some(code) => println!(
+                    "{} #{} (queue {}): {} -> HTTP {code}",
+                    d.job, d.number, d.queue_id, d.phase
+                ),
+                None => eprintln!(
+                    "{} #{} (queue {}): {} not delivered ({} attempts)",
+                    d.job,
+                    d.number,
+                    d.queue_id,
+                    d.phase,
+                    d.attempts.len()
+                ),
             }
         }
+        shown = deliveries.len();
     }
 }
 
@@ -197,7 +203,10 @@ async fn main() -> ExitCode {
         }
     }
     if let Some(url) = args.notify_url {
-        tokio::spawn(auto_build(s.world.clone(), url, args.build_status));
+        let mut run = AutoRun::new(url);
+        run.status = args.build_status;
+        s.world.jenkins_autorun(run);
+        tokio::spawn(report_deliveries(s.world.clone()));
     }
     println!("running; Ctrl-C stops");
     if let Err(e) = tokio::signal::ctrl_c().await {
