@@ -80,7 +80,7 @@ async fn poll() {
         );
         world.gmail_deliver(mail.as_bytes(), &["gerrit"]);
     }
-    let poller = bionicbb::poller::build(config, false)
+    let poller = bionicbb::poller::build(config, None, false)
         .await
         .expect("poller");
     let start = Instant::now();
@@ -105,8 +105,9 @@ async fn callbacks() {
     let creds = bionicbb::credentials::for_url(&config.gerrit.url, &netrc).expect("creds");
     let gerrit = bionicbb::gerrit::Gerrit::new(&config.gerrit.url, creds, config.gerrit.timeout)
         .expect("gerrit");
-    let state = bionicbb::state::State::open(&config.state.path).expect("state");
-    let app = bionicbb::server::AppState::new(config, state, gerrit, None);
+    let journal =
+        bionicbb::journal::Journal::open(&config.state.path, "build-listener").expect("journal");
+    let app = bionicbb::server::AppState::new(config, journal, gerrit, None);
     let server = tokio::spawn(bionicbb::server::serve(socket, app, std::future::pending()));
     let jenkins = reqwest::Client::new();
     let (user, token) = world.jenkins_credentials();

@@ -90,6 +90,12 @@ pub struct GmailConfig {
     /// Per-request timeout for Gmail calls.
     #[serde(default = "default_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+    /// A mail that failed this many times in all is set aside with the reason (poison mail).
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// On SIGTERM/SIGINT, how long to let the mail in hand finish before giving it back.
+    #[serde(default = "default_shutdown_timeout", with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
 }
 
 /// `[build_listener]`: the callback server and how gmail-listener reaches it.
@@ -106,19 +112,32 @@ pub struct BuildListenerConfig {
     /// Largest request body accepted, in bytes.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// A review still not posted this long after its callback was accepted is marked failed
+    /// (an `ERROR` line) and stops holding back later reviews of its change.
+    #[serde(default = "default_give_up_after", with = "humantime_serde")]
+    pub give_up_after: Duration,
+    /// On SIGTERM/SIGINT, how long to let Gerrit calls in flight finish before giving them back.
+    #[serde(default = "default_shutdown_timeout", with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
 }
 
 /// `[state]`: the SQLite file both processes share.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StateConfig {
+    /// The SQLite file (created 0600).
+    #[serde(default = "default_state_path")]
     pub path: PathBuf,
+    /// Finished intents, events, builds and callbacks older than this are pruned.
+    #[serde(default = "default_retention", with = "humantime_serde")]
+    pub retention: Duration,
 }
 
 impl Default for StateConfig {
     fn default() -> Self {
         StateConfig {
-            path: PathBuf::from("bionicbb.db"),
+            path: default_state_path(),
+            retention: default_retention(),
         }
     }
 }
@@ -178,6 +197,21 @@ fn default_build_link() -> String {
 }
 fn default_max_body() -> usize {
     1024 * 1024
+}
+fn default_max_attempts() -> u32 {
+    20
+}
+fn default_shutdown_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_give_up_after() -> Duration {
+    Duration::from_secs(3 * 24 * 3600)
+}
+fn default_state_path() -> PathBuf {
+    PathBuf::from("bionicbb.db")
+}
+fn default_retention() -> Duration {
+    Duration::from_secs(90 * 24 * 3600)
 }
 
 impl Config {
@@ -273,10 +307,18 @@ impl Config {
                 "must be greater than zero".into(),
             ));
         }
+        if self.gmail.max_attempts == 0 {
+            return Err(err("gmail.max_attempts", "must be at least 1".into()));
+        }
         for (key, d) in [
             ("gerrit.timeout", self.gerrit.timeout),
             ("jenkins.timeout", self.jenkins.timeout),
             ("gmail.timeout", self.gmail.timeout),
+            (
+                "build_listener.give_up_after",
+                self.build_listener.give_up_after,
+            ),
+            ("state.retention", self.state.retention),
         ] {
             if d.is_zero() {
                 return Err(err(key, "must be greater than zero".into()));

@@ -1,38 +1,28 @@
-//! The coloured one-line-per-decision output of gmail-listener (SPEC §10).
+//! The coloured one-line-per-decision output of both processes (SPEC §10), rendered from
+//! events ([`crate::journal::events`]).
 //!
-//! Green BUILD/CLEAN/CHECK, yellow SKIP/ASIDE, red ERROR, like the 2015 bot. Lines go to stdout;
-//! structured logs go to stderr through tracing. Colour is off when stdout is not a terminal
-//! or `NO_COLOR` is set (the `colored` crate honours both once told about the terminal).
+//! Green BUILD/CLEAN/CHECK/REPLY, yellow SKIP/ASIDE/LEAVE, red ERROR, like the 2015 bot. Lines
+//! go to stdout; structured logs go to stderr through tracing. Colour is off when stdout is not
+//! a terminal or `NO_COLOR` is set (the `colored` crate honours both once told about the
+//! terminal). Control characters from the wire are escaped: one event is always one line.
 
 use std::io::IsTerminal;
 
 use colored::Colorize;
 
-/// The kind of a decision line, which decides its colour.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Build,
-    Clean,
-    Check,
-    Reply,
-    Skip,
-    Aside,
-    Leave,
-    Error,
-}
+pub use crate::journal::EventKind as Kind;
+use crate::journal::NewEvent;
 
-impl Kind {
-    fn word(self) -> &'static str {
-        match self {
-            Kind::Build => "BUILD",
-            Kind::Clean => "CLEAN",
-            Kind::Check => "CHECK",
-            Kind::Reply => "REPLY",
-            Kind::Skip => "SKIP",
-            Kind::Aside => "ASIDE",
-            Kind::Leave => "LEAVE",
-            Kind::Error => "ERROR",
-        }
+fn word(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Build => "BUILD",
+        Kind::Clean => "CLEAN",
+        Kind::Check => "CHECK",
+        Kind::Reply => "REPLY",
+        Kind::Skip => "SKIP",
+        Kind::Aside => "ASIDE",
+        Kind::Leave => "LEAVE",
+        Kind::Error => "ERROR",
     }
 }
 
@@ -45,18 +35,50 @@ pub fn init() {
 
 /// `BUILD(newpatchset): platform/bionic => bionic-presubmit <url> I0123…`
 pub fn format(kind: Kind, context: &str, text: &str) -> String {
-    let head = format!("{}({context}):", kind.word());
+    let head = format!("{}({}):", word(kind), escape(context));
     let head = match kind {
         Kind::Build | Kind::Clean | Kind::Check | Kind::Reply => head.green(),
         Kind::Skip | Kind::Aside | Kind::Leave => head.yellow(),
         Kind::Error => head.red(),
     };
-    format!("{head} {text}")
+    format!("{head} {}", escape(text))
 }
 
 /// Prints one decision line to stdout.
 pub fn line(kind: Kind, context: &str, text: &str) {
     println!("{}", format(kind, context, text));
+}
+
+/// Prints an event as its decision line.
+pub fn event(e: &NewEvent) {
+    line(e.kind, &e.context, &e.text);
+}
+
+/// Escapes control characters (`\n` as `\\n`, others as `\\u{..}`) so that nothing from the
+/// wire can start a new line or move the cursor.
+pub fn escape(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| match c {
+            '\n' => "\\n".to_string(),
+            '\r' => "\\r".to_string(),
+            '\t' => "\\t".to_string(),
+            c if c.is_control() => format!("\\u{{{:x}}}", u32::from(c)),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// First `max` characters of `s`, whitespace runs collapsed: safe inside one line.
+pub fn one_line_safe(s: &str, max: usize) -> String {
+    let collapsed = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if collapsed.chars().count() > max {
+        collapsed.chars().take(max).collect::<String>() + "…"
+    } else {
+        collapsed
+    }
 }
 
 #[cfg(test)]
@@ -86,5 +108,13 @@ mod tests {
             ]
             .join("\n")
         );
+    }
+
+    #[test]
+    fn control_characters_never_break_a_line() {
+        colored::control::set_override(false);
+        let line = format(Kind::Check, "COMPLETED", "x\r\nERROR(fake): y\u{1b}[2J");
+        assert_eq!(line, "CHECK(COMPLETED): x\\r\\nERROR(fake): y\\u{1b}[2J");
+        assert!(!line.contains('\n'));
     }
 }

@@ -168,6 +168,32 @@ pub struct RevisionVotes {
     pub current_patch_set: Option<PatchSet>,
 }
 
+/// One change message (`ChangeMessageInfo`), as far as the bot reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeMessage {
+    pub id: String,
+    /// Absent for messages Gerrit itself generated.
+    pub author: Option<u64>,
+    /// Milliseconds since the epoch (Gerrit's timestamps are UTC).
+    pub date: i64,
+    /// `Patch Set N: <votes>\n\n<text>` as Gerrit stores it.
+    pub message: String,
+    pub patch_set: Option<u32>,
+    pub tag: Option<String>,
+}
+
+impl ChangeMessage {
+    /// The text after Gerrit's `Patch Set N: <votes>` header line(s): what the poster wrote,
+    /// trimmed (Gerrit stores the posted message trimmed, after a blank line).
+    pub fn body(&self) -> &str {
+        match self.message.split_once("\n\n") {
+            Some((head, body)) if head.starts_with("Patch Set ") => body.trim(),
+            _ if self.message.starts_with("Patch Set ") => "",
+            _ => self.message.trim(),
+        }
+    }
+}
+
 /// A Gerrit REST client bound to one server and one account; cheap to clone.
 #[derive(Clone)]
 pub struct Gerrit {
@@ -245,6 +271,16 @@ impl Gerrit {
         let path = format!("changes/{change}/revisions/{revision}/review");
         let info: wire::ReviewInfo = self.call(Method::GET, &path, None).await?;
         Ok(info.into_votes(revision))
+    }
+
+    /// Every message of a change, oldest first.
+    pub async fn messages(&self, change: &str) -> Result<Vec<ChangeMessage>, GerritError> {
+        let path = format!("changes/{change}/messages");
+        let list: Vec<wire::MessageInfo> = self.call(Method::GET, &path, None).await?;
+        Ok(list
+            .into_iter()
+            .map(wire::MessageInfo::into_message)
+            .collect())
     }
 
     /// Posts a review on one revision (a sha or a patch-set number, never `current`: a new patch

@@ -119,6 +119,93 @@ impl Jenkins {
         self.post(job, self.http.post(url)).await
     }
 
+    /// Looks for the effect of a trigger whose outcome was never recorded (SPEC §12): a queue
+    /// item still waiting, or a build, of `job` with the same `REF` and `LUNCH_TARGET` as
+    /// `params`, queued or started at or after `since_ms`, whose queue id is not in `exclude`
+    /// (already accounted for by another trigger). Returns its queue id.
+    pub async fn find_trigger(
+        &self,
+        job: &str,
+        params: &BTreeMap<String, String>,
+        since_ms: i64,
+        exclude: &[u64],
+    ) -> Result<Option<u64>, JenkinsError> {
+        let job_path = Self::job_path(job);
+        let queue = self
+            .get_json(
+                job,
+                &format!(
+                    "{}/queue/api/json?tree=items[id,inQueueSince,task[url],actions[parameters[name,value]]]",
+                    self.base
+                ),
+            )
+            .await?;
+        let wanted = |p: &serde_json::Value| same_trigger(params, &parameters_of(p));
+        let free = |id: u64| !exclude.contains(&id);
+        for item in queue["items"].as_array().into_iter().flatten() {
+            let of_job = item["task"]["url"]
+                .as_str()
+                .is_some_and(|u| u.trim_end_matches('/').ends_with(&job_path));
+            let (Some(id), Some(since)) = (item["id"].as_u64(), item["inQueueSince"].as_i64())
+            else {
+                continue;
+            };
+            if of_job && since >= since_ms && free(id) && wanted(item) {
+                return Ok(Some(id));
+            }
+        }
+        let builds = self
+            .get_json(
+                job,
+                &format!(
+                    "{}/{job_path}/api/json?tree=builds[number,queueId,timestamp,actions[parameters[name,value]]]{{0,100}}",
+                    self.base
+                ),
+            )
+            .await?;
+        for b in builds["builds"].as_array().into_iter().flatten() {
+            let (Some(id), Some(started)) = (b["queueId"].as_u64(), b["timestamp"].as_i64()) else {
+                continue;
+            };
+            if started >= since_ms && free(id) && wanted(b) {
+                return Ok(Some(id));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn get_json(&self, job: &str, url: &str) -> Result<serde_json::Value, JenkinsError> {
+        let resp = self
+            .http
+            .get(url)
+            .basic_auth(
+                &self.credentials.login,
+                Some(self.credentials.password.expose()),
+            )
+            .send()
+            .await
+            .map_err(|e| JenkinsError::Transport(error_chain(&e)))?;
+        let status = resp.status();
+        match status {
+            StatusCode::OK => resp
+                .json()
+                .await
+                .map_err(|e| JenkinsError::Transport(error_chain(&e))),
+            StatusCode::NOT_FOUND => Err(JenkinsError::UnknownJob(job.to_string())),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                Err(JenkinsError::Auth(status.as_u16()))
+            }
+            _ => {
+                let body = resp.text().await.unwrap_or_default();
+                Err(JenkinsError::Status {
+                    job: job.to_string(),
+                    status: status.as_u16(),
+                    body: one_line(&body, 200),
+                })
+            }
+        }
+    }
+
     async fn post(&self, job: &str, req: reqwest::RequestBuilder) -> Result<Queued, JenkinsError> {
         let resp = req
             .basic_auth(
@@ -157,6 +244,31 @@ impl Jenkins {
             }
         }
     }
+}
+
+/// The parameters of a queue item or build (`actions[].parameters[]`), by name.
+fn parameters_of(v: &serde_json::Value) -> BTreeMap<String, String> {
+    v["actions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["parameters"].as_array())
+        .flatten()
+        .filter_map(|p| {
+            Some((
+                p["name"].as_str()?.to_string(),
+                p["value"].as_str()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// Whether a build with parameters `found` is the one `wanted` asked for: the same `REF` and
+/// `LUNCH_TARGET` (a parameter not sent is the job's default, `""`).
+fn same_trigger(wanted: &BTreeMap<String, String>, found: &BTreeMap<String, String>) -> bool {
+    ["REF", "LUNCH_TARGET"].iter().all(|k| {
+        wanted.get(*k).map_or("", String::as_str) == found.get(*k).map_or("", String::as_str)
+    })
 }
 
 /// `http://host/queue/item/123/` -> 123.
@@ -223,6 +335,33 @@ mod tests {
             Jenkins::job_path("android/bionic presubmit"),
             "job/android/job/bionic%20presubmit"
         );
+    }
+
+    #[test]
+    fn a_trigger_is_the_same_when_ref_and_target_match() {
+        let m = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let asked = m(&[("REF", "refs/changes/45/123445/3"), ("PROJECT", "bionic")]);
+        assert!(same_trigger(
+            &asked,
+            &m(&[("REF", "refs/changes/45/123445/3"), ("LUNCH_TARGET", "")])
+        ));
+        assert!(!same_trigger(
+            &asked,
+            &m(&[
+                ("REF", "refs/changes/45/123445/3"),
+                ("LUNCH_TARGET", "aosp_arm-eng")
+            ])
+        ));
+        assert!(!same_trigger(
+            &asked,
+            &m(&[("REF", "refs/changes/45/123445/2")])
+        ));
+        assert!(same_trigger(&m(&[]), &m(&[])));
     }
 
     #[test]

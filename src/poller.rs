@@ -1,24 +1,36 @@
-//! gmail-listener's loop: one poll reads every labelled mail, decides, acts, and files the mail.
+//! gmail-listener's loop: each poll reads the labelled mail, decides, records the effects as
+//! intents in the journal, carries them out, and files the mail.
 //!
 //! A mail ends in one of three places: the trash (handled, or stale), set aside under
-//! `set_aside_label` (the bot will not act on it), or left in the queue (a passing failure:
-//! Gerrit, Jenkins or build-listener down) for the next poll. Each action of a mail is recorded
-//! in the state database once done, so a mail left for a retry never repeats what already
-//! succeeded (no second build, no second reply).
+//! `set_aside_label` (the bot will not act on it, or it failed `[gmail] max_attempts` times),
+//! or left in the queue for a later poll (something failed for a passing reason: Gerrit,
+//! Jenkins or build-listener down). Every effect is an intent with a stable key before it is
+//! a request, so a mail read again — after a failure, after a crash, or by a second instance on
+//! the same database — repeats nothing; an effect whose outcome a crash lost is reconciled
+//! with Jenkins or Gerrit before it is tried again. The mail is moved only once all its
+//! effects are done.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
 use crate::config::Config;
 use crate::console::{self, Kind};
 use crate::credentials::Secret;
+use crate::effects::{self, Backoff, Effect, Effectors, Listener, Payload};
 use crate::gerrit::{ChangeFacts, Gerrit, GerritError};
 use crate::gmail::{Gmail, GmailError};
 use crate::jenkins::Jenkins;
+use crate::journal::{
+    Claim, Finish, IntentKind, Journal, JournalError, NewEvent, Owner, Planned, Recorded, now_ms,
+};
 use crate::mail::{self, Notification};
 use crate::policy::{self, Identity};
-use crate::state::{State, StateError, Triggered};
 
-mod act;
+/// How long an intent gmail-listener is carrying out stays its own without a renewal.
+pub const LEASE: Duration = Duration::from_secs(15);
 
 /// What one poll did, for `--once`, the tests and the log.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -43,28 +55,42 @@ pub enum PollError {
     )]
     NoLabel(String),
     #[error(transparent)]
-    State(#[from] StateError),
+    Journal(#[from] JournalError),
 }
 
 /// Everything a poll needs; built once at start-up.
 pub struct Poller {
     pub config: Config,
-    pub gmail: Gmail,
+    pub gmail: Arc<Gmail>,
     pub gerrit: Gerrit,
     pub jenkins: Jenkins,
-    pub state: State,
-    /// `BIONICBB_LISTENER_TOKEN`, sent on `/drop-rejection`.
-    pub listener_token: Option<Secret>,
-    /// Decide and print; trigger, post, record and trash nothing.
+    pub journal: Journal,
+    pub effectors: Effectors,
+    /// Decide and print; trigger, post, record and move nothing.
     pub dry_run: bool,
-    http: reqwest::Client,
+    lease: JoinHandle<()>,
 }
 
-/// How one mail ended.
+impl Drop for Poller {
+    fn drop(&mut self) {
+        self.lease.abort();
+    }
+}
+
+/// How handling one mail ended.
+enum Handled {
+    /// Filed: trashed or set aside.
+    Filed { trashed: bool },
+    /// Left for a later poll because something failed (counted towards `max_attempts`).
+    Failed(String),
+    /// Left without a failure: another instance holds one of its effects, or it is not due.
+    Waiting,
+}
+
+/// Where a mail should go once its effects are done.
 enum Fate {
     Trash,
     SetAside,
-    Leave,
 }
 
 impl Poller {
@@ -73,49 +99,86 @@ impl Poller {
         gmail: Gmail,
         gerrit: Gerrit,
         jenkins: Jenkins,
-        state: State,
+        journal: Journal,
         listener_token: Option<Secret>,
         dry_run: bool,
     ) -> Result<Poller, reqwest::Error> {
         let http = reqwest::Client::builder()
             .timeout(config.gerrit.timeout)
             .build()?;
+        let gmail = Arc::new(gmail);
+        let mut effectors = Effectors::new(journal.clone(), Owner::this_process(LEASE));
+        effectors.gerrit = Some(gerrit.clone());
+        effectors.jenkins = Some(jenkins.clone());
+        effectors.gmail = Some(gmail.clone());
+        effectors.listener = Some(Listener {
+            url: config.build_listener.url.clone(),
+            token: listener_token,
+            http,
+        });
+        // A failed effect is retried with its mail, on the mail's own backoff.
+        effectors.backoff = Backoff::NONE;
+        let lease = tokio::spawn(effects::renew_lease(effectors.clone()));
         Ok(Poller {
             config,
             gmail,
             gerrit,
             jenkins,
-            state,
-            listener_token,
+            journal,
+            effectors,
             dry_run,
-            http,
+            lease,
         })
     }
 
-    /// Polls until `shutdown` resolves; a failed poll is logged and retried next interval.
+    /// Polls until `shutdown` resolves. A poll in progress is then given
+    /// `[gmail] shutdown_timeout` to finish its mail; what is still running after that is given
+    /// back as intents in doubt, reconciled by the next start.
     pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) {
         let mut tick = tokio::time::interval(self.config.gmail.poll_interval);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         loop {
             tokio::select! {
-                _ = &mut shutdown => return,
+                () = &mut shutdown => break,
                 _ = tick.tick() => {}
             }
-            // A poll in progress is allowed to finish: interrupting it half-way would only
-            // repeat its work on the next start.
-            match self.poll_once().await {
-                Ok(r) => tracing::info!(?r, "poll finished"),
-                Err(e) => {
-                    console::line(Kind::Error, "poll", &e.to_string());
-                    tracing::error!(error = %e, "poll failed; retrying at the next interval");
+            let poll = self.poll_until(&stop_rx);
+            tokio::pin!(poll);
+            let result = tokio::select! {
+                r = &mut poll => r,
+                () = &mut shutdown => {
+                    let _ = stop_tx.send(true);
+                    let limit = self.config.gmail.shutdown_timeout;
+                    match tokio::time::timeout(limit, &mut poll).await {
+                        Ok(r) => log_poll(r),
+                        Err(_) => tracing::warn!("shutdown timeout: giving back the mail in hand"),
+                    }
+                    break;
                 }
-            }
+            };
+            log_poll(result);
         }
+        match self.journal.abandon(&self.effectors.owner).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(n, "gave back unfinished intents; they will be reconciled"),
+            Err(e) => tracing::error!(error = %e, "cannot give back unfinished intents"),
+        }
+        tracing::info!("gmail-listener stopped");
     }
 
     /// One pass over the labelled mail.
     pub async fn poll_once(&self) -> Result<PollReport, PollError> {
+        let (_tx, rx) = tokio::sync::watch::channel(false);
+        self.poll_until(&rx).await
+    }
+
+    /// One pass, taking no new mail once `stop` is true.
+    async fn poll_until(
+        &self,
+        stop: &tokio::sync::watch::Receiver<bool>,
+    ) -> Result<PollReport, PollError> {
         let label = &self.config.gmail.label;
         let label_id = self
             .gmail
@@ -131,75 +194,96 @@ impl Poller {
             seen: ids.len(),
             ..PollReport::default()
         };
-        let mut aside_id: Option<String> = None;
         for id in ids {
-            let span = tracing::info_span!("mail", id = %id);
-            let _enter = span.enter();
-            let fate = self.handle(&id, &mut report).await;
-            if self.dry_run {
-                continue;
+            if *stop.borrow() {
+                break;
             }
-            let filed = match fate {
-                Fate::Leave => {
+            let span = tracing::info_span!("mail", id = %id);
+            let handled =
+                tracing::Instrument::instrument(self.handle(&id, &mut report), span).await;
+            match handled {
+                Handled::Filed { trashed: true } => report.trashed += 1,
+                Handled::Filed { trashed: false } => report.set_aside += 1,
+                Handled::Waiting => report.left += 1,
+                Handled::Failed(error) => {
                     report.left += 1;
-                    Ok(())
-                }
-                Fate::Trash => self.gmail.trash(&id).await.map(|()| report.trashed += 1),
-                Fate::SetAside => match self.set_aside(&id, &label_id, &mut aside_id).await {
-                    Ok(()) => {
-                        report.set_aside += 1;
-                        Ok(())
+                    if !self.dry_run {
+                        self.count_failure(&id, &error).await;
                     }
-                    Err(e) => Err(e),
-                },
-            };
-            if let Err(e) = filed {
-                // The mail stays labelled and its recorded actions will not repeat.
-                tracing::warn!(error = %e, "cannot file the mail; it stays for the next poll");
-                report.left += 1;
+                }
             }
         }
         Ok(report)
     }
 
-    async fn set_aside(
-        &self,
-        id: &str,
-        label_id: &str,
-        aside_id: &mut Option<String>,
-    ) -> Result<(), GmailError> {
-        let aside = match aside_id {
-            Some(a) => a.clone(),
-            None => {
-                let name = &self.config.gmail.set_aside_label;
-                let a = self.gmail.label_id(name, true).await?.unwrap_or_default();
-                *aside_id = Some(a.clone());
-                a
-            }
-        };
-        self.gmail.relabel(id, label_id, &aside).await
+    /// The first two failures are retried at the next poll; after that the wait doubles from
+    /// the poll interval, up to an hour, so a long outage does not burn `max_attempts` in
+    /// minutes.
+    fn mail_backoff(&self, attempts: u32) -> Duration {
+        if attempts <= 2 {
+            return Duration::ZERO;
+        }
+        let factor = 2u32.saturating_pow((attempts - 3).min(20));
+        self.config
+            .gmail
+            .poll_interval
+            .saturating_mul(factor)
+            .min(Duration::from_secs(3600))
     }
 
-    async fn handle(&self, id: &str, report: &mut PollReport) -> Fate {
+    async fn count_failure(&self, id: &str, error: &str) {
+        let attempts = match self.journal.mail_attempts(id).await {
+            Ok(a) => a.map_or(0, |a| a.attempts) + 1,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot count the mail's failure");
+                return;
+            }
+        };
+        let wait = i64::try_from(self.mail_backoff(attempts).as_millis()).unwrap_or(i64::MAX);
+        if let Err(e) = self.journal.mail_failed(id, error, wait).await {
+            tracing::error!(error = %e, "cannot count the mail's failure");
+        }
+    }
+
+    async fn handle(&self, id: &str, report: &mut PollReport) -> Handled {
+        if !self.dry_run {
+            match self.journal.mail_attempts(id).await {
+                Ok(Some(a)) if a.attempts >= self.config.gmail.max_attempts => {
+                    let why = a.last_error.unwrap_or_default();
+                    let text = format!(
+                        "{id}: failed {} times ([gmail] max_attempts); setting it aside. Last \
+                         failure: {why}",
+                        a.attempts
+                    );
+                    return self
+                        .file(
+                            id,
+                            "mail",
+                            Fate::SetAside,
+                            vec![NewEvent::new(Kind::Error, "mail", text)],
+                        )
+                        .await;
+                }
+                Ok(Some(a)) if a.next_attempt > now_ms() => return Handled::Waiting,
+                Ok(_) => {}
+                Err(e) => return Handled::Failed(format!("state database: {e}")),
+            }
+        }
         let raw = match self.gmail.raw(id).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot fetch the mail");
-                return Fate::Leave;
+                return Handled::Failed(format!("cannot fetch the mail: {e}"));
             }
         };
         let n = match mail::parse(&raw, &self.config.gmail.senders) {
             Ok(n) => n,
             Err(reason) => {
-                console::line(Kind::Aside, "mail", &format!("{id}: {reason}"));
                 tracing::warn!(%reason, "not a notification the bot acts on; setting it aside");
-                return Fate::SetAside;
+                let e = NewEvent::new(Kind::Aside, "mail", format!("{id}: {reason}"));
+                return self.file(id, "mail", Fate::SetAside, vec![e]).await;
             }
         };
-        let mail_key = n
-            .message_id
-            .clone()
-            .unwrap_or_else(|| format!("gmail:{id}"));
         let ctx = n.message_type.to_string();
         let me = Identity {
             bot_account: &self.config.gerrit.bot_account,
@@ -208,80 +292,269 @@ impl Poller {
         let facts = if policy::needs_facts(&n, presubmit, &me) {
             match self.facts(&n, &ctx).await {
                 Ok(f) => Some(f),
-                Err(fate) => return fate,
+                Err(Ok((fate, event))) => return self.file(id, &ctx, fate, vec![event]).await,
+                Err(Err(error)) => return Handled::Failed(error),
             }
         } else {
             None
         };
         let built = match &facts {
-            Some(f) => {
-                match self
-                    .state
-                    .built_jobs(&policy::change_key(f), f.current_patch_set.0)
-                    .await
-                {
-                    Ok(b) => b,
-                    Err(e) => {
-                        console::line(Kind::Error, &ctx, &format!("state database: {e}"));
-                        return Fate::Leave;
-                    }
+            Some(f) => match self
+                .journal
+                .built_jobs(&policy::change_key(f), f.current_patch_set.0)
+                .await
+            {
+                Ok(b) => b,
+                Err(e) => {
+                    console::line(Kind::Error, &ctx, &format!("state database: {e}"));
+                    return Handled::Failed(format!("state database: {e}"));
                 }
-            }
+            },
             None => Vec::new(),
         };
         let decisions = policy::decide(&n, facts.as_ref(), &built, presubmit, &me);
-        let mut fate = Fate::Trash;
-        for (i, d) in decisions.iter().enumerate() {
-            let step_key = format!("{mail_key}#{i}");
-            match self
-                .act(&n, facts.as_ref(), d, &step_key, &ctx, report)
-                .await
-            {
-                Ok(()) => {}
-                Err(()) => fate = Fate::Leave,
-            }
+        let mail_key = n
+            .message_id
+            .clone()
+            .unwrap_or_else(|| format!("gmail:{id}"));
+        let job_url = |job: &str| self.jenkins.job_url(job);
+        let plan = policy::plan_mail(&n, facts.as_ref(), &decisions, &mail_key, &ctx, &job_url);
+        if self.dry_run {
+            self.print_dry_run(&plan.planned, &plan.events);
+            return Handled::Waiting;
         }
-        fate
+        self.carry_out(id, &ctx, plan.planned, plan.events, report)
+            .await
     }
 
-    async fn facts(&self, n: &Notification, ctx: &str) -> Result<ChangeFacts, Fate> {
+    /// Records the mail's intents and events, carries the intents out, and files the mail
+    /// once all of them are done.
+    async fn carry_out(
+        &self,
+        id: &str,
+        ctx: &str,
+        planned: Vec<Planned>,
+        events: Vec<NewEvent>,
+        report: &mut PollReport,
+    ) -> Handled {
+        let keys: Vec<(String, IntentKind)> = planned
+            .iter()
+            .map(|p| (p.intent.key.clone(), p.intent.kind))
+            .collect();
+        let skipped: Vec<NewEvent> = planned
+            .iter()
+            .filter_map(|p| p.build.as_ref())
+            .map(|b| {
+                NewEvent::new(
+                    Kind::Skip,
+                    ctx,
+                    format!(
+                        "{}: patch set {} already built by {}",
+                        b.change, b.patch_set, b.job
+                    ),
+                )
+                .change(&b.change, Some(b.patch_set))
+            })
+            .collect();
+        let recorded = match self.journal.record(planned, events.clone()).await {
+            Ok(r) => r,
+            Err(e) => return Handled::Failed(format!("state database: {e}")),
+        };
+        events.iter().for_each(console::event);
+        // Automatic builds already made (by another mail or instance): a SKIP line each.
+        let mut builds = skipped.into_iter();
+        let mut run_keys = Vec::new();
+        for ((key, kind), r) in keys.into_iter().zip(recorded) {
+            let skip = if kind == IntentKind::Trigger && key.starts_with("trigger:auto:") {
+                builds.next()
+            } else {
+                None
+            };
+            match r {
+                Recorded::AlreadyBuilt => {
+                    if let Some(e) = skip {
+                        console::event(&e);
+                        if let Err(err) = self.journal.append_events(vec![e]).await {
+                            tracing::warn!(error = %err, "cannot record an event");
+                        }
+                    }
+                }
+                _ => run_keys.push((key, kind)),
+            }
+        }
+        let mut failure = None;
+        let mut waiting = false;
+        let claims = match self
+            .journal
+            .claim_keys(
+                run_keys.iter().map(|(k, _)| k.clone()).collect(),
+                &self.effectors.owner,
+            )
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => return Handled::Failed(format!("state database: {e}")),
+        };
+        for (claim, (_, kind)) in claims.into_iter().zip(&run_keys) {
+            match claim {
+                Claim::Run(intent) => match self.effectors.run(&intent).await {
+                    Ok(Finish::Done { .. }) => count(report, *kind, &intent.payload),
+                    Ok(Finish::Retry { error, .. }) => failure = Some(error),
+                    Ok(Finish::Failed { .. }) => {}
+                    Err(e) => failure = Some(format!("state database: {e}")),
+                },
+                Claim::Done(_) | Claim::Failed(_) => {}
+                Claim::Held(_) | Claim::Waiting(_) => waiting = true,
+                Claim::Missing(key) => failure = Some(format!("intent {key} was not recorded")),
+            }
+        }
+        match (failure, waiting) {
+            (Some(error), _) => Handled::Failed(error),
+            (None, true) => Handled::Waiting,
+            (None, false) => self.file(id, ctx, Fate::Trash, Vec::new()).await,
+        }
+    }
+
+    /// Trashes the mail or sets it aside, as an intent (repeated if it was done before: moving
+    /// is idempotent), with `events`.
+    async fn file(&self, id: &str, ctx: &str, fate: Fate, events: Vec<NewEvent>) -> Handled {
+        if self.dry_run {
+            events.iter().for_each(console::event);
+            return Handled::Waiting;
+        }
+        let set_aside = match fate {
+            Fate::Trash => None,
+            Fate::SetAside => Some((
+                self.config.gmail.label.clone(),
+                self.config.gmail.set_aside_label.clone(),
+            )),
+        };
+        let trashed = set_aside.is_none();
+        let planned = effects::plan(
+            format!("move:{id}"),
+            Payload {
+                effect: Effect::MailMove {
+                    gmail_id: id.to_string(),
+                    set_aside,
+                },
+                context: ctx.to_string(),
+                done: None,
+            },
+            None,
+            None,
+            format!("mail {id}"),
+        );
+        if let Err(e) = self.journal.record(vec![planned], events.clone()).await {
+            return Handled::Failed(format!("state database: {e}"));
+        }
+        events.iter().for_each(console::event);
+        let claims = match self
+            .journal
+            .claim_keys(vec![format!("move:{id}")], &self.effectors.owner)
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => return Handled::Failed(format!("state database: {e}")),
+        };
+        match claims.into_iter().next() {
+            Some(Claim::Run(intent)) => match self.effectors.run(&intent).await {
+                Ok(Finish::Done { .. }) => {
+                    if let Err(e) = self.journal.mail_finished(id).await {
+                        tracing::warn!(error = %e, "cannot forget the mail's failures");
+                    }
+                    Handled::Filed { trashed }
+                }
+                Ok(Finish::Retry { error, .. } | Finish::Failed { error }) => {
+                    tracing::warn!(error = %error, "cannot file the mail; it stays for the next poll");
+                    Handled::Failed(error)
+                }
+                Err(e) => Handled::Failed(format!("state database: {e}")),
+            },
+            _ => Handled::Waiting,
+        }
+    }
+
+    fn print_dry_run(&self, planned: &[Planned], events: &[NewEvent]) {
+        events.iter().for_each(console::event);
+        for p in planned {
+            let payload: Option<Payload> = serde_json::from_str(&p.intent.payload).ok();
+            if let Some(e) = payload.and_then(|p| p.done) {
+                console::line(
+                    e.kind,
+                    &e.context,
+                    &format!("{} (dry run)", e.text.replace(": {outcome}", "")),
+                );
+            }
+        }
+    }
+
+    /// Gerrit's facts, or what to do with the mail without them: `Ok` files it (stale: trash;
+    /// ambiguous: set aside), `Err` leaves it (a passing failure).
+    async fn facts(
+        &self,
+        n: &Notification,
+        ctx: &str,
+    ) -> Result<ChangeFacts, Result<(Fate, NewEvent), String>> {
         let locator = n.locator();
         match self.gerrit.change_facts(&locator.rest_id()).await {
             Ok(f) => Ok(f),
-            Err(GerritError::NotFound(body)) => {
-                console::line(
+            Err(GerritError::NotFound(body)) => Err(Ok((
+                Fate::Trash,
+                NewEvent::new(
                     Kind::Skip,
                     ctx,
-                    &format!("{locator}: not in Gerrit ({body}); stale mail"),
-                );
-                Err(Fate::Trash)
-            }
-            Err(e @ GerritError::Ambiguous(_)) => {
-                console::line(Kind::Error, ctx, &format!("{locator}: {e}"));
-                Err(Fate::SetAside)
-            }
+                    format!("{locator}: not in Gerrit ({body}); stale mail"),
+                ),
+            ))),
+            Err(e @ GerritError::Ambiguous(_)) => Err(Ok((
+                Fate::SetAside,
+                NewEvent::new(Kind::Error, ctx, format!("{locator}: {e}")),
+            ))),
             Err(e) => {
                 console::line(Kind::Error, ctx, &format!("{locator}: {e}; will retry"));
-                Err(Fate::Leave)
+                Err(Err(e.to_string()))
             }
-        }
-    }
-
-    /// The plain id build-listener's `/drop-rejection` gets, and the clean job's record.
-    fn triggered(queue_id: u64, job: &str, change_key: &str, patch_set: u32) -> Triggered {
-        Triggered {
-            queue_id,
-            job: job.to_string(),
-            change_key: change_key.to_string(),
-            patch_set,
         }
     }
 }
 
+fn log_poll(result: Result<PollReport, PollError>) {
+    match result {
+        Ok(r) => tracing::info!(?r, "poll finished"),
+        Err(e) => {
+            console::line(Kind::Error, "poll", &e.to_string());
+            tracing::error!(error = %e, "poll failed; retrying at the next interval");
+        }
+    }
+}
+
+/// Counts a done effect in the poll's report.
+fn count(report: &mut PollReport, kind: IntentKind, payload: &str) {
+    match kind {
+        IntentKind::Trigger => {
+            let clean = serde_json::from_str::<Payload>(payload).is_ok_and(
+                |p| matches!(p.effect, Effect::Trigger { ref params, .. } if params.is_empty()),
+            );
+            if clean {
+                report.cleans += 1;
+            } else {
+                report.builds += 1;
+            }
+        }
+        IntentKind::Review => report.replies += 1,
+        IntentKind::DropRequest => report.drop_rejections += 1,
+        _ => {}
+    }
+}
+
 /// Builds a [`Poller`] from the configuration: netrc credentials, the Gmail authorisation, the
-/// state database. On the very first run (no token cache yet) in a terminal, it walks the
-/// operator through the Gmail consent; without a terminal it says how to do that.
-pub async fn build(config: Config, dry_run: bool) -> anyhow::Result<Poller> {
+/// journal. On the very first run (no token cache yet) in a terminal, it walks the operator
+/// through the Gmail consent; without a terminal it says how to do that.
+pub async fn build(
+    config: Config,
+    listener_token: Option<Secret>,
+    dry_run: bool,
+) -> anyhow::Result<Poller> {
     use anyhow::Context;
     use std::io::IsTerminal;
 
@@ -314,8 +587,19 @@ pub async fn build(config: Config, dry_run: bool) -> anyhow::Result<Poller> {
         }
     }
     let gmail = Gmail::connect(&config.gmail, Authorize::Never).await?;
-    let state = State::open(&config.state.path)?;
-    let token = crate::cli::listener_token()?;
-    Poller::new(config, gmail, gerrit, jenkins, state, token, dry_run)
-        .context("cannot set up the HTTP client")
+    let journal = Journal::open(&config.state.path, "gmail-listener")?;
+    let retention = i64::try_from(config.state.retention.as_millis()).unwrap_or(i64::MAX);
+    if let Err(e) = journal.prune(retention).await {
+        tracing::warn!(error = %e, "cannot prune the state database");
+    }
+    Poller::new(
+        config,
+        gmail,
+        gerrit,
+        jenkins,
+        journal,
+        listener_token,
+        dry_run,
+    )
+    .context("cannot set up the HTTP client")
 }

@@ -1,10 +1,10 @@
 //! build-listener's HTTP API (SPEC §7): Jenkins Notification-plugin callbacks on `POST /`,
 //! `POST /drop-rejection` from gmail-listener, `GET /healthz`.
 //!
-//! A POST is answered as soon as what it asks for is written to the state database
-//! ([`crate::outbox`]): the plugin blocks the build while it waits and never retries on an error
-//! status, so Gerrit is never called from a request. The outbox worker, which [`serve`] runs
-//! beside the HTTP server, posts to Gerrit.
+//! A POST is answered as soon as what it asks for is durably in the journal (intents and
+//! events, [`crate::journal`]): the plugin blocks the build while it waits and never retries on
+//! an error status, so Gerrit is never called from a request. The effect runner, which [`serve`]
+//! runs beside the HTTP server, posts to Gerrit ([`crate::effects`]).
 //!
 //! Bad input is a 4xx with a one-line JSON body `{"error":"..."}` naming the problem; the
 //! handlers read the body as bytes and parse it themselves to control those messages.
@@ -14,6 +14,7 @@ mod callback;
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
@@ -29,51 +30,72 @@ use tokio::sync::{Notify, watch};
 use tracing::{Instrument, field};
 
 pub use callback::{
-    BodyError, BuildEvent, BuildStatus, Decision, FAILURE_HINT, JenkinsEvent, Phase, Rejection,
-    build_link, clean_review, decide, decision_line, presubmit_review,
+    BodyError, BuildEvent, BuildStatus, Decision, FAILURE_HINT, Item, JenkinsEvent, Phase,
+    Rejection, Triggered, build_link, clean_review, decide, decision_line, presubmit_review,
 };
 
 use crate::config::Config;
 use crate::console::{self, Kind};
 use crate::credentials::{self, Secret};
+use crate::effects::{self, Backoff, Effect, Effectors, Payload, Runner};
 use crate::gerrit::Gerrit;
-use crate::outbox::{self, Accepted, Action, Backoff, Callback, Item, Worker};
-use crate::state::{State, StateError};
+use crate::journal::{
+    Accepted, BuildKind, CallbackPhase, IntentKind, Journal, JournalError, NewEvent, Owner,
+};
 use crate::types::rest_id_from_plain;
 
 /// The environment variable holding the shared secret of the POST endpoints.
 pub const TOKEN_ENV: &str = "BIONICBB_LISTENER_TOKEN";
 
-/// Everything a handler and the worker need; cheap to clone.
+/// How long an intent build-listener is carrying out stays its own without a renewal.
+pub const LEASE: Duration = Duration::from_secs(15);
+
+/// The intent kinds build-listener carries out.
+const KINDS: &[IntentKind] = &[IntentKind::Review, IntentKind::DropRejection];
+
+/// Everything a handler and the runner need; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
-    pub state: State,
-    pub gerrit: Gerrit,
+    pub journal: Journal,
+    /// Carry out reviews and drop-rejections; `effectors.backoff` paces retries.
+    pub effectors: Effectors,
     /// When set, every POST must carry it (`?token=` or `Authorization: Bearer`).
     pub token: Option<Secret>,
-    /// Retry pacing of the outbox worker.
-    pub backoff: Backoff,
     wake: Arc<Notify>,
 }
 
 impl AppState {
-    pub fn new(config: Config, state: State, gerrit: Gerrit, token: Option<Secret>) -> AppState {
+    pub fn new(
+        config: Config,
+        journal: Journal,
+        gerrit: Gerrit,
+        token: Option<Secret>,
+    ) -> AppState {
+        let mut effectors = Effectors::new(journal.clone(), Owner::this_process(LEASE));
+        effectors.gerrit = Some(gerrit);
         AppState {
             config: Arc::new(config),
-            state,
-            gerrit,
+            journal,
+            effectors,
             token,
-            backoff: Backoff::default(),
             wake: Arc::new(Notify::new()),
         }
     }
 
-    fn worker(&self) -> Worker {
-        Worker {
-            state: self.state.clone(),
-            gerrit: self.gerrit.clone(),
-            backoff: self.backoff,
+    /// Sets the retry pacing of the runner.
+    pub fn with_backoff(mut self, backoff: Backoff) -> AppState {
+        self.effectors.backoff = backoff;
+        self
+    }
+
+    fn runner(&self) -> Runner {
+        Runner {
+            effectors: self.effectors.clone(),
+            kinds: KINDS.to_vec(),
+            wake: self.wake.clone(),
+            give_up_after: Some(self.config.build_listener.give_up_after),
+            shutdown_timeout: self.config.build_listener.shutdown_timeout,
         }
     }
 }
@@ -113,8 +135,8 @@ impl From<Rejection> for ApiError {
     }
 }
 
-impl From<StateError> for ApiError {
-    fn from(e: StateError) -> ApiError {
+impl From<JournalError> for ApiError {
+    fn from(e: JournalError) -> ApiError {
         tracing::error!(error = %e, "state database failed");
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -259,9 +281,18 @@ async fn notification(
 async fn handle_event(app: &AppState, event: &JenkinsEvent) -> Result<Response, ApiError> {
     let b = &event.build;
     let triggered = match b.queue_id {
-        Some(q) if event.name == app.config.presubmit.clean_job && b.phase.is_finished() => {
-            app.state.triggered(q).await?
-        }
+        Some(q) if event.name == app.config.presubmit.clean_job && b.phase.is_finished() => app
+            .journal
+            .builds_by_queue_id(q)
+            .await?
+            .into_iter()
+            .find(|r| r.kind == BuildKind::Clean)
+            .map(|r| Triggered {
+                queue_id: q,
+                job: r.job,
+                change_key: r.change,
+                patch_set: r.patch_set,
+            }),
         _ => None,
     };
     let decision = decide(event, &app.config, triggered.as_ref()).inspect_err(|e| {
@@ -269,18 +300,23 @@ async fn handle_event(app: &AppState, event: &JenkinsEvent) -> Result<Response, 
         let build = format!("{} #{} {}", event.name, b.number, b.phase);
         console::line(Kind::Error, "callback", &format!("{build}: {e}"));
     })?;
-    let line = decision_line(event, &decision);
-    if !matches!(decision, Decision::Post(_)) {
-        print_line(line.as_ref());
-    }
+    let events: Vec<NewEvent> = decision_line(event, &decision)
+        .map(|(kind, context, text)| {
+            NewEvent::new(kind, context, text).build(&event.name, Some(b.number))
+        })
+        .into_iter()
+        .collect();
     let item = match decision {
-        Decision::Ignored => {
-            tracing::info!("ignored job: nothing to do");
-            return Ok(reply(StatusCode::OK, json!({ "result": "ignored job" })));
-        }
-        Decision::UnknownJob => {
-            tracing::info!("unknown job: nothing to do");
-            return Ok(reply(StatusCode::OK, json!({ "result": "unknown job" })));
+        Decision::Ignored | Decision::UnknownJob => {
+            let what = if decision == Decision::Ignored {
+                "ignored job"
+            } else {
+                "unknown job"
+            };
+            tracing::info!("{what}: nothing to do");
+            app.journal.append_events(events.clone()).await?;
+            events.iter().for_each(console::event);
+            return Ok(reply(StatusCode::OK, json!({ "result": what })));
         }
         Decision::NoChange => {
             tracing::warn!(queue_id = ?b.queue_id,
@@ -290,35 +326,79 @@ async fn handle_event(app: &AppState, event: &JenkinsEvent) -> Result<Response, 
         Decision::NotFinished => None,
         Decision::Post(item) => Some(item),
     };
-    let accepted = outbox::accept_callback(
-        &app.state,
-        Callback {
-            job: event.name.clone(),
-            number: b.number,
-            phase: b.phase.to_string(),
-            status: b.status.as_ref().map(ToString::to_string),
-            finished: b.phase.is_finished(),
-            item: item.clone(),
-        },
-    )
-    .await?;
-    if matches!(accepted, Accepted::Queued(_)) {
-        print_line(line.as_ref());
+    let reviews = item.iter().map(|i| review_intent(event, i)).collect();
+    let accepted = app
+        .journal
+        .accept_callback(
+            CallbackPhase {
+                job: event.name.clone(),
+                number: b.number,
+                phase: b.phase.to_string(),
+                status: b.status.as_ref().map(ToString::to_string),
+                finished: b.phase.is_finished(),
+                queue_id: b.queue_id,
+                url: b.full_url.clone().or_else(|| b.url.clone()),
+            },
+            reviews,
+            events.clone(),
+        )
+        .await?;
+    if matches!(accepted, Accepted::Queued(_))
+        || (item.is_none()
+            && b.phase.is_finished()
+            && !matches!(accepted, Accepted::Duplicate { .. }))
+    {
+        events.iter().for_each(console::event);
     }
     Ok(respond(app, accepted, item.as_ref()))
 }
 
-fn print_line(line: Option<&(Kind, String, String)>) {
-    if let Some((kind, context, text)) = line {
-        console::line(*kind, context, text);
-    }
+/// The intent of posting one callback's review, keyed by the build and the revision: the
+/// plugin's re-sends and the second finished phase find it already recorded.
+fn review_intent(event: &JenkinsEvent, item: &Item) -> crate::journal::NewIntent {
+    let change = percent_encoding::percent_decode_str(&item.change)
+        .decode_utf8_lossy()
+        .into_owned();
+    let key = format!(
+        "review:{}#{}:{}:{}",
+        event.name, event.build.number, item.change, item.revision
+    );
+    let done = NewEvent::new(
+        Kind::Check,
+        "gerrit",
+        format!(
+            "{} => {change} patch set {}: {{outcome}}",
+            item.source, item.revision
+        ),
+    )
+    .change(change.clone(), item.revision.parse().ok())
+    .build(&event.name, Some(event.build.number));
+    effects::plan(
+        key,
+        Payload {
+            effect: Effect::Review {
+                change: item.change.clone(),
+                revision: item.revision.clone(),
+                review: item.review.clone(),
+            },
+            context: "gerrit".into(),
+            done: Some(done),
+        },
+        Some(change),
+        item.revision.parse().ok(),
+        &item.source,
+    )
+    .intent
 }
 
-/// The answer to an accepted callback; a queued item also wakes the worker.
+/// The answer to an accepted callback; a queued review also wakes the runner.
 fn respond(app: &AppState, accepted: Accepted, item: Option<&Item>) -> Response {
     match accepted {
         Accepted::Queued(id) => {
-            log_queued(id, item);
+            if let Some(i) = item {
+                tracing::info!(id, change = %i.change, revision = %i.revision,
+                    labels = ?i.review.labels, "review queued");
+            }
             app.wake.notify_one();
             reply(
                 StatusCode::ACCEPTED,
@@ -339,19 +419,6 @@ fn respond(app: &AppState, accepted: Accepted, item: Option<&Item>) -> Response 
     }
 }
 
-fn log_queued(id: i64, item: Option<&Item>) {
-    if let Some(Item {
-        action: Action::Review(r),
-        change,
-        revision,
-        ..
-    }) = item
-    {
-        tracing::info!(id, change = %change, revision = %revision, labels = ?r.labels,
-            "review queued");
-    }
-}
-
 fn reply(status: StatusCode, body: Value) -> Response {
     (status, axum::Json(body)).into_response()
 }
@@ -369,20 +436,44 @@ async fn drop_rejection(
     let (change, patch_set) = parse_drop_request(&body)
         .inspect_err(|e| tracing::warn!(error = %e, "bad drop-rejection request"))?;
     let span = tracing::info_span!("drop_rejection", change = %change, patch_set);
-    let id = outbox::accept_item(
-        &app.state,
-        Item {
-            action: Action::DropRejection,
-            change: rest_id_from_plain(&change),
-            revision: patch_set.to_string(),
-            source: "drop-rejection".into(),
-        },
+    let rest = rest_id_from_plain(&change);
+    let queued = NewEvent::new(
+        Kind::Check,
+        "drop-rejection",
+        format!("{change} patch set {patch_set}: queued"),
     )
-    .instrument(span.clone())
-    .await?;
-    span.in_scope(|| tracing::info!(id, "drop-rejection queued"));
-    let text = format!("{change} patch set {patch_set}: queued");
-    console::line(Kind::Check, "drop-rejection", &text);
+    .change(change.clone(), Some(patch_set));
+    let done = NewEvent::new(
+        Kind::Check,
+        "gerrit",
+        format!("drop-rejection => {change} patch set {patch_set}: {{outcome}}"),
+    )
+    .change(change.clone(), Some(patch_set));
+    let planned = effects::plan(
+        // A unique key: the same request made again later is a new request (only an
+        // identical one still pending is merged, by `record_deduped`).
+        format!("drop:{rest}:{patch_set}:{}", crate::journal::now_ms()),
+        Payload {
+            effect: Effect::DropRejection {
+                change: rest,
+                revision: patch_set.to_string(),
+            },
+            context: "gerrit".into(),
+            done: Some(done),
+        },
+        Some(change),
+        Some(patch_set),
+        "drop-rejection",
+    );
+    let (id, new) = app
+        .journal
+        .record_deduped(planned, vec![queued.clone()])
+        .instrument(span.clone())
+        .await?;
+    span.in_scope(|| tracing::info!(id, new, "drop-rejection queued"));
+    if new {
+        console::event(&queued);
+    }
     app.wake.notify_one();
     Ok(reply(
         StatusCode::ACCEPTED,
@@ -411,8 +502,9 @@ fn parse_drop_request(body: &[u8]) -> Result<(String, u32), BodyError> {
     Ok((change.to_string(), patch_set))
 }
 
-/// Serves `listener` and runs the outbox worker until `shutdown` completes; then stops
-/// accepting, finishes the requests and the Gerrit call in flight, and returns.
+/// Serves `listener` and runs the effect runner until `shutdown` completes; then stops
+/// accepting, finishes the requests in flight, lets the runner finish or give back its
+/// attempts within `[build_listener] shutdown_timeout`, and returns.
 pub async fn serve(
     listener: TcpListener,
     app: AppState,
@@ -423,7 +515,8 @@ pub async fn serve(
         // An error means the sender is gone, which also means stop.
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let worker = tokio::spawn(app.worker().run(app.wake.clone(), stopped(stop_rx.clone())));
+    prune(&app).await;
+    let runner = tokio::spawn(app.runner().run(stopped(stop_rx.clone())));
     let trigger = tokio::spawn(async move {
         shutdown.await;
         tracing::info!("shutting down: finishing requests in flight");
@@ -432,20 +525,32 @@ pub async fn serve(
     let result = axum::serve(listener, create_app(app))
         .with_graceful_shutdown(stopped(stop_rx))
         .await;
-    // If the server failed on its own, dropping the sender stops the worker too.
+    // If the server failed on its own, dropping the sender stops the runner too.
     trigger.abort();
     let _ = trigger.await;
-    if let Err(e) = worker.await {
-        tracing::error!(error = %e, "outbox worker panicked");
+    if let Err(e) = runner.await {
+        tracing::error!(error = %e, "effect runner panicked");
     }
     result
 }
 
-/// build-listener's main: open the state, build the Gerrit client from netrc, bind, serve until
-/// SIGINT or SIGTERM.
-pub async fn run(config: Config) -> anyhow::Result<()> {
-    let token = crate::cli::listener_token()?;
-    let state = State::open(&config.state.path)?;
+/// Forgets rows older than `[state] retention`.
+async fn prune(app: &AppState) {
+    let keep = i64::try_from(app.config.state.retention.as_millis()).unwrap_or(i64::MAX);
+    match app.journal.prune(keep).await {
+        Ok(p) => tracing::debug!(?p, "pruned the state database"),
+        Err(e) => tracing::warn!(error = %e, "cannot prune the state database"),
+    }
+}
+
+/// build-listener's main: open the journal, build the Gerrit client from netrc, bind, serve
+/// until `shutdown` completes. `token` is the shared secret of the POST endpoints.
+pub async fn run(
+    config: Config,
+    token: Option<Secret>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let journal = Journal::open(&config.state.path, "build-listener")?;
     let netrc = credentials::netrc_path(config.gerrit.netrc.as_deref())?;
     let creds = credentials::for_url(&config.gerrit.url, &netrc)?;
     let gerrit = Gerrit::new(&config.gerrit.url, creds, config.gerrit.timeout)?;
@@ -459,8 +564,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     serve(
         listener,
-        AppState::new(config, state, gerrit, token),
-        crate::cli::shutdown_signal(),
+        AppState::new(config, journal, gerrit, token),
+        shutdown,
     )
     .await
     .context("server failed")

@@ -25,7 +25,11 @@ async fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return cli::config_error(&e),
     };
-    match bionicbb::server::run(config).await {
+    let token = match cli::listener_token() {
+        Ok(t) => t,
+        Err(e) => return cli::fatal(&e),
+    };
+    match bionicbb::server::run(config, token, cli::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => cli::fatal(&e),
     }

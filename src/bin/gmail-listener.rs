@@ -57,7 +57,8 @@ fn main() -> ExitCode {
             );
             return Ok(());
         }
-        let poller = bionicbb::poller::build(config, cli.dry_run).await?;
+        let token = cli::listener_token()?;
+        let poller = bionicbb::poller::build(config, token, cli.dry_run).await?;
         if cli.once {
             let report = poller.poll_once().await.context("poll failed")?;
             tracing::info!(?report, "poll finished");

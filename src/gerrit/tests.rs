@@ -234,3 +234,51 @@ fn votes_report_whether_the_asked_revision_is_current() {
         .into_votes("1");
     assert!(!no_label.label_exists && no_label.votes.is_empty());
 }
+
+#[test]
+fn gerrit_timestamps_parse_as_utc_milliseconds() {
+    use super::wire::parse_timestamp;
+    assert_eq!(parse_timestamp("1970-01-01 00:00:00.000000000"), Some(0));
+    assert_eq!(
+        parse_timestamp("2013-02-01 09:59:32.126000000"),
+        Some(1_359_712_772_126)
+    );
+    assert_eq!(
+        parse_timestamp("2024-02-29 23:59:59.999"),
+        Some(1_709_251_199_999)
+    );
+    assert_eq!(
+        parse_timestamp("2024-03-05 18:22:11"),
+        Some(1_709_662_931_000)
+    );
+    for bad in [
+        "",
+        "2013-02-01",
+        "2013-02-01T09:59:32.126",
+        "2013-13-01 00:00:00.0",
+        "2013-02-01 24:00:00.0",
+        "2013-02-01 09:59:32.12x",
+        "2013-02-01 09:59:32.1234567890",
+        "x-y-z 1:2:3",
+    ] {
+        assert_eq!(parse_timestamp(bad), None, "{bad:?}");
+    }
+}
+
+#[test]
+fn a_message_body_is_what_follows_the_patch_set_header() {
+    let m = |text: &str| ChangeMessage {
+        id: "m".into(),
+        author: Some(1),
+        date: 0,
+        message: text.into(),
+        patch_set: Some(2),
+        tag: None,
+    };
+    assert_eq!(
+        m("Patch Set 2: Verified+1\n\nbionic-presubmit #4 checkbuild SUCCESS: x").body(),
+        "bionic-presubmit #4 checkbuild SUCCESS: x"
+    );
+    assert_eq!(m("Patch Set 2: -Verified").body(), "");
+    assert_eq!(m("Uploaded patch set 2.").body(), "Uploaded patch set 2.");
+}

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{ChangeFacts, GerritError, RevisionVotes, VERIFIED};
+use super::{ChangeFacts, ChangeMessage, GerritError, RevisionVotes, VERIFIED};
 use crate::types::PatchSet;
 
 #[derive(Deserialize)]
@@ -177,4 +177,65 @@ impl ReviewInfo {
             current_patch_set,
         }
     }
+}
+
+/// `ChangeMessageInfo`. Servers up to 2.6 named `date` `updated`, and `_revision_number`
+/// `revision_number`.
+#[derive(Deserialize)]
+pub struct MessageInfo {
+    #[serde(default)]
+    pub id: String,
+    pub author: Option<AccountInfo>,
+    #[serde(alias = "updated")]
+    pub date: Option<String>,
+    #[serde(default)]
+    pub message: String,
+    #[serde(rename = "_revision_number", alias = "revision_number")]
+    pub revision_number: Option<u32>,
+    pub tag: Option<String>,
+}
+
+impl MessageInfo {
+    pub fn into_message(self) -> ChangeMessage {
+        ChangeMessage {
+            id: self.id,
+            author: self.author.map(|a| a.account_id),
+            date: self.date.as_deref().and_then(parse_timestamp).unwrap_or(0),
+            message: self.message,
+            patch_set: self.revision_number,
+            tag: self.tag,
+        }
+    }
+}
+
+/// Gerrit's timestamp, `2013-02-01 09:59:32.126000000` (UTC, a space, 0–9 fraction digits), as
+/// milliseconds since the epoch; None when it is not one.
+pub fn parse_timestamp(s: &str) -> Option<i64> {
+    let (date, time) = s.trim().split_once(' ')?;
+    let mut d = date.split('-');
+    let (y, m, day) = (d.next()?, d.next()?, d.next()?);
+    let (y, m, day): (i64, i64, i64) = (y.parse().ok()?, m.parse().ok()?, day.parse().ok()?);
+    if d.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let mut t = hms.split(':');
+    let (h, min, sec) = (t.next()?, t.next()?, t.next()?);
+    let (h, min, sec): (i64, i64, i64) = (h.parse().ok()?, min.parse().ok()?, sec.parse().ok()?);
+    if t.next().is_some() || h > 23 || min > 59 || sec > 60 {
+        return None;
+    }
+    if frac.is_empty() || frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let millis: i64 = format!("{frac:0<3}")[..3].parse().ok()?;
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 24 + h) * 60 + min) * 60_000 + sec * 1000 + millis)
 }

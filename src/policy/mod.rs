@@ -13,6 +13,10 @@ use crate::gerrit::ChangeFacts;
 use crate::mail::{MessageType, Notification};
 use crate::types::{PatchSet, Project};
 
+mod plan;
+
+pub use plan::{MailPlan, plan_mail};
+
 /// Why a build was requested.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trigger {
@@ -319,5 +323,4 @@ pub fn is_trusted(email: &str, trusted: &[String]) -> bool {
 }
 
 #[cfg(test)]
-#[path = "policy_tests.rs"]
 mod tests;

@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::mail::Review;
 
 fn cfg() -> PresubmitConfig {
-    Config::parse(include_str!("../config.example.toml"), "example")
+    Config::parse(include_str!("../../config.example.toml"), "example")
         .expect("example")
         .presubmit
 }

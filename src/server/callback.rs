@@ -15,12 +15,33 @@ use thiserror::Error;
 use crate::config::Config;
 use crate::console::Kind;
 use crate::gerrit::{ReviewInput, VERIFIED};
-use crate::outbox::{Action, Item};
-use crate::state::Triggered;
 use crate::types::{GerritRef, IdError, rest_id_from_plain};
 
 /// The line SPEC §7 adds to a FAILURE message.
 pub const FAILURE_HINT: &str = "If you believe this Verified-1 was in error, +1 the change and bionicbb will remove the -1 shortly.";
+
+/// A build the bot triggered, as a callback's decision needs it: which change a clean build
+/// (which has no parameters) was for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Triggered {
+    pub queue_id: u64,
+    pub job: String,
+    /// `project~number`.
+    pub change_key: String,
+    pub patch_set: u32,
+}
+
+/// A review to post on one revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    pub review: ReviewInput,
+    /// The percent-encoded REST change id.
+    pub change: String,
+    /// A patch-set number.
+    pub revision: String,
+    /// What asked for it, for logs (`bionic-presubmit #42`).
+    pub source: String,
+}
 
 /// One plugin POST.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -334,13 +355,13 @@ pub fn decide(
         // names one change on a server (Gerrit deprecates number-only ids only for imported
         // changes, where it answers "Multiple changes found" and the item fails loudly).
         (Some(r), _) => Item {
-            action: Action::Review(presubmit_review(job, b.number, status, &link)),
+            review: presubmit_review(job, b.number, status, &link),
             change: r.change.to_string(),
             revision: r.patch_set.to_string(),
             source,
         },
         (None, Some(t)) if t.job == job => Item {
-            action: Action::Review(clean_review(job, b.number, status, &link)),
+            review: clean_review(job, b.number, status, &link),
             change: rest_id_from_plain(&t.change_key),
             revision: t.patch_set.to_string(),
             source,
@@ -442,9 +463,7 @@ pub fn decision_line(event: &JenkinsEvent, decision: &Decision) -> Option<(Kind,
                 .map_or_else(|| "-".to_string(), |q| q.to_string())
         )),
         Decision::Post(item) => {
-            let Action::Review(r) = &item.action else {
-                return None;
-            };
+            let r = &item.review;
             let (kind, vote) = match r.labels.get(VERIFIED) {
                 Some(v) => (Kind::Check, format!(" Verified{v:+}")),
                 None if r.message.as_deref() == Some("out/ directory removed") => {

@@ -1,6 +1,6 @@
 //! build-listener scenarios against the stand-ins: Jenkins sends plugin-shaped events to the
 //! server started with `server::serve` on 127.0.0.1:0, and each test asserts exactly which
-//! reviews the Gerrit stand-in received. Waits are bounded polls of the World and the outbox.
+//! reviews the Gerrit stand-in received. Waits are bounded polls of the World and the journal.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -8,8 +8,6 @@ use std::time::{Duration, Instant};
 use crate::harness::{self, Listener, WAIT};
 use bionicbb::config::Config;
 use bionicbb::credentials::Secret;
-use bionicbb::outbox;
-use bionicbb::state::Triggered;
 use serde_json::{Value, json};
 use standins::{ChangeStatus, Events, Fault, NewChange, ReceivedReview, Service, Standins, World};
 
@@ -253,7 +251,9 @@ async fn completed_and_finalized_vote_once() {
     let l = env.start().await;
     let (_, reviews) = run_presubmit(&env, &l, "SUCCESS").await;
     assert_eq!(reviews.len(), 1);
-    let (phases, acted) = outbox::callback_phases(&l.state, PRESUBMIT, 1)
+    let (phases, acted) = l
+        .journal
+        .callback_phases(PRESUBMIT, 1)
         .await
         .expect("state")
         .expect("build recorded");
@@ -313,15 +313,7 @@ async fn a_clean_build_reports_on_the_change_that_asked() {
     let l = env.start().await;
     let change = env.change();
     let q = env.queue(CLEAN, &[]).await;
-    l.state
-        .record_triggered(Triggered {
-            queue_id: q,
-            job: CLEAN.into(),
-            change_key: format!("{PROJECT}~{change}"),
-            patch_set: 1,
-        })
-        .await
-        .expect("record");
+    harness::record_clean(&l.journal, CLEAN, q, &format!("{PROJECT}~{change}"), 1).await;
     let codes = env
         .world
         .jenkins_run(q, "SUCCESS", &l.notify_url(), Events::All)

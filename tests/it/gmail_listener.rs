@@ -68,13 +68,13 @@ async fn retry_always_builds_again_and_targets_set_lunch_target() {
     assert_eq!(builds[2].job, "clean-bionic-presubmit");
     env.expect_trashed(&id);
     // The clean build's queue id maps back to the change for build-listener.
-    let state = bionicbb::state::State::open(&env.config().state.path).expect("state");
-    let t = state
-        .triggered(builds[2].queue_id)
+    let journal = bionicbb::journal::Journal::open(&env.config().state.path, "test").expect("db");
+    let t = journal
+        .builds_by_queue_id(builds[2].queue_id)
         .await
-        .expect("db")
-        .expect("recorded");
-    assert_eq!(t.change_key, format!("platform/bionic~{n}"));
+        .expect("db");
+    assert_eq!(t.len(), 1);
+    assert_eq!(t[0].change, format!("platform/bionic~{n}"));
     env.finish();
 }
 

@@ -11,11 +11,13 @@ use std::time::Duration;
 
 use bionicbb::config::Config;
 use bionicbb::credentials::{self, Secret};
+use bionicbb::effects::{self, Backoff, Effect, Payload};
 use bionicbb::gerrit::Gerrit;
-use bionicbb::outbox::{self, Backoff, ItemView};
+use bionicbb::journal::{
+    BuildKind, BuildUpdate, Finish, IntentKind, IntentState, Journal, NewBuild, NewIntent, Planned,
+};
 use bionicbb::poller::{PollReport, Poller};
 use bionicbb::server::{self, AppState};
-use bionicbb::state::State;
 use serde_json::Value;
 use standins::{QueuedBuild, ReceivedReview, Standins, World};
 use tokio::time::Instant;
@@ -85,7 +87,7 @@ impl Env {
 
     /// A poller built exactly as the binary builds it.
     pub async fn poller(&self, dry_run: bool) -> Poller {
-        bionicbb::poller::build(self.config(), dry_run)
+        bionicbb::poller::build(self.config(), None, dry_run)
             .await
             .expect("poller")
     }
@@ -342,7 +344,7 @@ fn qp(text: &str) -> String {
 /// One running build-listener.
 pub struct Listener {
     pub url: String,
-    pub state: State,
+    pub journal: Journal,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -362,15 +364,14 @@ pub async fn start_listener_on(
     config: Config,
     token: Option<Secret>,
 ) -> Listener {
-    let state = State::open(&config.state.path).expect("state");
+    let journal = Journal::open(&config.state.path, "build-listener").expect("journal");
     let netrc = credentials::netrc_path(config.gerrit.netrc.as_deref()).expect("netrc path");
     let creds = credentials::for_url(&config.gerrit.url, &netrc).expect("credentials");
     let gerrit = Gerrit::new(&config.gerrit.url, creds, config.gerrit.timeout).expect("gerrit");
-    let mut app = AppState::new(config, state.clone(), gerrit, token);
-    app.backoff = Backoff {
+    let app = AppState::new(config, journal.clone(), gerrit, token).with_backoff(Backoff {
         first: Duration::from_millis(50),
         max: Duration::from_millis(250),
-    };
+    });
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(server::serve(listener, app, async move {
@@ -378,7 +379,7 @@ pub async fn start_listener_on(
     }));
     Listener {
         url,
-        state,
+        journal,
         stop: Some(tx),
         task,
     }
@@ -417,16 +418,20 @@ impl Listener {
         (status, value)
     }
 
+    /// build-listener's intents (reviews and drop-rejections), oldest first.
     pub async fn items(&self) -> Vec<ItemView> {
-        outbox::items(&self.state).await.expect("outbox")
+        journal_items(&self.journal).await
     }
 
-    /// Waits until nothing is pending in the outbox, so no further review can arrive.
+    /// Waits until no review or drop-rejection is pending, so no further review can arrive.
     pub async fn settle(&self) -> Vec<ItemView> {
         let deadline = Instant::now() + WAIT;
         loop {
             let items = self.items().await;
-            if items.iter().all(|i| i.state != "pending") {
+            if items
+                .iter()
+                .all(|i| i.state != "pending" && i.state != "running")
+            {
                 return items;
             }
             assert!(
@@ -448,3 +453,91 @@ impl Listener {
         );
     }
 }
+
+/// A review or drop-rejection intent as the scenarios look at it.
+#[derive(Debug, Clone)]
+pub struct ItemView {
+    pub id: i64,
+    pub key: String,
+    pub kind: IntentKind,
+    pub change: Option<String>,
+    pub state: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub outcome: Option<String>,
+}
+
+/// The review and drop-rejection intents of a journal, oldest first.
+pub async fn journal_items(journal: &Journal) -> Vec<ItemView> {
+    journal
+        .intents()
+        .await
+        .expect("intents")
+        .into_iter()
+        .filter(|i| matches!(i.kind, IntentKind::Review | IntentKind::DropRejection))
+        .map(|i| ItemView {
+            id: i.id,
+            key: i.key,
+            kind: i.kind,
+            change: i.change,
+            state: i.state.as_str().to_string(),
+            attempts: i.attempts,
+            last_error: i.last_error,
+            outcome: i.outcome,
+        })
+        .collect()
+}
+
+/// Records, as gmail-listener does, that a clean build with queue id `queue_id` was triggered
+/// for a change.
+pub async fn record_clean(
+    journal: &Journal,
+    job: &str,
+    queue_id: u64,
+    change: &str,
+    patch_set: u32,
+) {
+    let key = format!("test-clean:{queue_id}");
+    let mut planned = effects::plan(
+        key.clone(),
+        Payload {
+            effect: Effect::Trigger {
+                job: job.into(),
+                params: Default::default(),
+            },
+            context: "comment".into(),
+            done: None,
+        },
+        Some(change.into()),
+        Some(patch_set),
+        "test",
+    );
+    planned.build = Some(NewBuild {
+        kind: BuildKind::Clean,
+        change: change.into(),
+        patch_set,
+        job: job.into(),
+        target: None,
+        once: false,
+    });
+    let id = journal.record(vec![planned], vec![]).await.expect("record")[0]
+        .id()
+        .expect("recorded");
+    journal
+        .complete(
+            id,
+            Finish::Done {
+                outcome: queue_id.to_string(),
+            },
+            vec![],
+            Some(BuildUpdate::Queued {
+                intent_key: key,
+                queue_id: Some(queue_id),
+            }),
+        )
+        .await
+        .expect("complete");
+}
+
+#[allow(unused_imports)]
+use {IntentState as _, NewIntent as _, Planned as _};

@@ -1,0 +1,302 @@
+//! The builds the bot asked Jenkins for, and what Jenkins later said about them.
+//!
+//! A row is written with its trigger intent (status `pending`), gets its queue id when Jenkins
+//! accepted the trigger, and its number and status from the callbacks. It answers "was this
+//! patch set already built by this job?", "which change asked for this clean build?" and
+//! "which queue items are already accounted for?" (reconciling a trigger in doubt).
+
+use rusqlite::{Connection, Row, params};
+
+use super::{Journal, JournalError};
+
+/// A presubmit build (votes) or a clean build (reports on the change that asked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildKind {
+    Presubmit,
+    Clean,
+}
+
+impl BuildKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BuildKind::Presubmit => "presubmit",
+            BuildKind::Clean => "clean",
+        }
+    }
+
+    fn parse(s: &str) -> BuildKind {
+        if s == "clean" {
+            BuildKind::Clean
+        } else {
+            BuildKind::Presubmit
+        }
+    }
+}
+
+/// SPEC §14's build statuses, plus `not_triggered` for a trigger that failed for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildStatus {
+    Pending,
+    Building,
+    Successful,
+    Failed,
+    Unstable,
+    Aborted,
+    Cancelled,
+    NotTriggered,
+}
+
+impl BuildStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BuildStatus::Pending => "pending",
+            BuildStatus::Building => "building",
+            BuildStatus::Successful => "successful",
+            BuildStatus::Failed => "failed",
+            BuildStatus::Unstable => "unstable",
+            BuildStatus::Aborted => "aborted",
+            BuildStatus::Cancelled => "cancelled",
+            BuildStatus::NotTriggered => "not_triggered",
+        }
+    }
+
+    fn parse(s: &str) -> Option<BuildStatus> {
+        Some(match s {
+            "pending" => BuildStatus::Pending,
+            "building" => BuildStatus::Building,
+            "successful" => BuildStatus::Successful,
+            "failed" => BuildStatus::Failed,
+            "unstable" => BuildStatus::Unstable,
+            "aborted" => BuildStatus::Aborted,
+            "cancelled" => BuildStatus::Cancelled,
+            "not_triggered" => BuildStatus::NotTriggered,
+            _ => return None,
+        })
+    }
+
+    /// The status of a finished build from Jenkins' result name.
+    pub fn from_result(result: &str) -> BuildStatus {
+        match result {
+            "SUCCESS" => BuildStatus::Successful,
+            "UNSTABLE" => BuildStatus::Unstable,
+            "ABORTED" | "NOT_BUILT" => BuildStatus::Aborted,
+            _ => BuildStatus::Failed,
+        }
+    }
+}
+
+/// A build to record with its trigger intent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewBuild {
+    pub kind: BuildKind,
+    /// `project~number`.
+    pub change: String,
+    pub patch_set: u32,
+    pub job: String,
+    /// `LUNCH_TARGET`, when a target command asked for one.
+    pub target: Option<String>,
+    /// An automatic build: not recorded (and not triggered) when a build of this job without
+    /// a target already exists for the patch set.
+    pub once: bool,
+}
+
+/// A build as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildRow {
+    pub id: i64,
+    pub intent_key: Option<String>,
+    pub kind: BuildKind,
+    pub change: String,
+    pub patch_set: u32,
+    pub job: String,
+    pub target: Option<String>,
+    pub queue_id: Option<u64>,
+    pub number: Option<u64>,
+    pub status: Option<BuildStatus>,
+    pub url: Option<String>,
+    pub created: i64,
+}
+
+const COLUMNS: &str = "id, intent_key, kind, change, patch_set, job, target, queue_id, number, \
+                       status, url, created";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<BuildRow> {
+    Ok(BuildRow {
+        id: r.get(0)?,
+        intent_key: r.get(1)?,
+        kind: BuildKind::parse(&r.get::<_, String>(2)?),
+        change: r.get(3)?,
+        patch_set: r.get(4)?,
+        job: r.get(5)?,
+        target: r.get(6)?,
+        queue_id: r
+            .get::<_, Option<i64>>(7)?
+            .and_then(|q| u64::try_from(q).ok()),
+        number: r
+            .get::<_, Option<i64>>(8)?
+            .and_then(|n| u64::try_from(n).ok()),
+        status: r
+            .get::<_, Option<String>>(9)?
+            .and_then(|s| BuildStatus::parse(&s)),
+        url: r.get(10)?,
+        created: r.get(11)?,
+    })
+}
+
+/// Whether this patch set already has a build of `job` without a target (one that did not
+/// fail to trigger), other than the one recorded under `except_key`.
+pub(crate) fn already_built(
+    c: &Connection,
+    b: &NewBuild,
+    except_key: &str,
+) -> rusqlite::Result<bool> {
+    c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM builds WHERE change = ?1 AND patch_set = ?2 AND job = ?3
+                        AND kind = 'presubmit' AND target IS NULL
+                        AND (status IS NULL OR status != 'not_triggered')
+                        AND (intent_key IS NULL OR intent_key != ?4))",
+        params![b.change, b.patch_set, b.job, except_key],
+        |r| r.get(0),
+    )
+}
+
+pub(crate) fn insert(
+    c: &Connection,
+    b: &NewBuild,
+    intent_key: &str,
+    now: i64,
+) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT INTO builds (intent_key, kind, change, patch_set, job, target, status, created)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7) ON CONFLICT (intent_key) DO NOTHING",
+        params![
+            intent_key,
+            b.kind.as_str(),
+            b.change,
+            b.patch_set,
+            b.job,
+            b.target,
+            now
+        ],
+    )
+    .map(|_| ())
+}
+
+/// Jenkins accepted the trigger: the queue item it created (or folded the request into).
+pub(crate) fn set_queued(
+    c: &Connection,
+    intent_key: &str,
+    queue_id: Option<u64>,
+) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE builds SET queue_id = ?2 WHERE intent_key = ?1",
+        params![intent_key, queue_id.and_then(|q| i64::try_from(q).ok())],
+    )
+    .map(|_| ())
+}
+
+/// The trigger will never happen: the build does not count as built.
+pub(crate) fn set_not_triggered(c: &Connection, intent_key: &str) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE builds SET status = 'not_triggered' WHERE intent_key = ?1",
+        params![intent_key],
+    )
+    .map(|_| ())
+}
+
+/// What a callback says about a build: updates the rows with this queue id and job.
+pub(crate) fn update_from_callback(
+    c: &Connection,
+    job: &str,
+    queue_id: u64,
+    number: u64,
+    status: BuildStatus,
+    url: Option<&str>,
+    now: i64,
+) -> rusqlite::Result<()> {
+    let finished = !matches!(status, BuildStatus::Pending | BuildStatus::Building);
+    c.execute(
+        "UPDATE builds SET number = ?3, url = COALESCE(?5, url),
+                status = CASE WHEN status IN ('successful', 'failed', 'unstable', 'aborted',
+                              'cancelled') AND ?4 = 'building' THEN status ELSE ?4 END,
+                started = COALESCE(started, ?6),
+                finished = CASE WHEN ?7 THEN COALESCE(finished, ?6) ELSE finished END
+         WHERE queue_id = ?1 AND job = ?2",
+        params![
+            i64::try_from(queue_id).unwrap_or(-1),
+            job,
+            i64::try_from(number).unwrap_or(-1),
+            status.as_str(),
+            url,
+            now,
+            finished
+        ],
+    )
+    .map(|_| ())
+}
+
+impl Journal {
+    /// The jobs that already built this patch set without a target (or were asked to, by a
+    /// command).
+    pub async fn built_jobs(
+        &self,
+        change: &str,
+        patch_set: u32,
+    ) -> Result<Vec<String>, JournalError> {
+        let change = change.to_string();
+        self.read(move |c| {
+            // An automatic build whose trigger is still to be carried out is not "built": the
+            // mail that asked for it must decide it again, find its intent and carry it out.
+            let mut st = c.prepare_cached(
+                "SELECT DISTINCT b.job FROM builds b LEFT JOIN intents i ON i.key = b.intent_key
+                 WHERE b.change = ?1 AND b.patch_set = ?2
+                 AND b.kind = 'presubmit' AND b.target IS NULL
+                 AND (b.status IS NULL OR b.status != 'not_triggered')
+                 AND NOT (b.intent_key LIKE 'trigger:auto:%'
+                          AND i.state IN ('pending', 'running'))",
+            )?;
+            let rows = st.query_map(params![change, patch_set], |r| r.get(0))?;
+            rows.collect()
+        })
+        .await
+    }
+
+    /// The bot's builds with this queue id (several changes when Jenkins folded cleans).
+    pub async fn builds_by_queue_id(&self, queue_id: u64) -> Result<Vec<BuildRow>, JournalError> {
+        let q = i64::try_from(queue_id).unwrap_or(-1);
+        self.read(move |c| builds_by_queue_id(c, q)).await
+    }
+
+    /// The queue ids of `job` already recorded for some build, since `since` (ms).
+    pub async fn claimed_queue_ids(&self, job: &str, since: i64) -> Result<Vec<u64>, JournalError> {
+        let job = job.to_string();
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT DISTINCT queue_id FROM builds WHERE job = ?1 AND queue_id IS NOT NULL
+                 AND created >= ?2",
+            )?;
+            let rows = st.query_map(params![job, since], |r| r.get::<_, i64>(0))?;
+            rows.map(|q| q.map(|q| u64::try_from(q).unwrap_or(0)))
+                .collect()
+        })
+        .await
+    }
+
+    /// Every build row, oldest first (for operators and tests).
+    pub async fn builds(&self) -> Result<Vec<BuildRow>, JournalError> {
+        self.read(|c| {
+            let mut st = c.prepare(&format!("SELECT {COLUMNS} FROM builds ORDER BY id"))?;
+            let rows = st.query_map([], from_row)?;
+            rows.collect()
+        })
+        .await
+    }
+}
+
+pub(crate) fn builds_by_queue_id(c: &Connection, queue_id: i64) -> rusqlite::Result<Vec<BuildRow>> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM builds WHERE queue_id = ?1 ORDER BY id"
+    ))?;
+    let rows = st.query_map(params![queue_id], from_row)?;
+    rows.collect()
+}

@@ -1,0 +1,144 @@
+//! The phases of Jenkins Notification-plugin callbacks, per (job, build number).
+//!
+//! The plugin sends up to four phases per build and re-sends after any failure, even after a
+//! later success (its `failed` flag is never reset): the first finished phase (COMPLETED or
+//! FINALIZED) is the only one that acts; later ones are duplicates. The phase record, the
+//! review intents it acts with, the build's new status and the events are one transaction.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::builds::{self, BuildStatus};
+use super::events::{self, NewEvent};
+use super::intents::{self, NewIntent};
+use super::{Journal, JournalError, now_ms};
+
+/// One callback's bookkeeping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackPhase {
+    pub job: String,
+    pub number: u64,
+    pub phase: String,
+    pub status: Option<String>,
+    /// COMPLETED or FINALIZED: the build's result is known.
+    pub finished: bool,
+    /// The queue item the build came from, when the plugin said (to update the bot's builds).
+    pub queue_id: Option<u64>,
+    /// The build's link, for the builds table.
+    pub url: Option<String>,
+}
+
+/// What accepting a callback did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accepted {
+    /// The first finished phase of this build: its reviews were recorded (first intent id).
+    Queued(i64),
+    /// A finished phase after the first one, or a re-send: nothing new.
+    Duplicate { acted_phase: String },
+    /// Only recorded (an unfinished phase, or a finished one with nothing to post).
+    Recorded,
+}
+
+fn record(
+    c: &Connection,
+    cb: &CallbackPhase,
+    reviews: &[NewIntent],
+    events: &[NewEvent],
+    process: &str,
+    now: i64,
+) -> rusqlite::Result<Accepted> {
+    let number = i64::try_from(cb.number).unwrap_or(i64::MAX);
+    let existing: Option<(String, Option<String>)> = c
+        .query_row(
+            "SELECT phases, acted_phase FROM callbacks WHERE job = ?1 AND number = ?2",
+            params![cb.job, number],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let acted = match existing {
+        None => {
+            c.execute(
+                "INSERT INTO callbacks (job, number, phases, deliveries, first_at, last_at)
+                 VALUES (?1, ?2, ?3, 1, ?4, ?4)",
+                params![cb.job, number, cb.phase, now],
+            )?;
+            None
+        }
+        Some((phases, acted)) => {
+            let phases = if phases.split(' ').any(|p| p == cb.phase) {
+                phases
+            } else {
+                format!("{phases} {}", cb.phase)
+            };
+            c.execute(
+                "UPDATE callbacks SET phases = ?3, deliveries = deliveries + 1, last_at = ?4
+                 WHERE job = ?1 AND number = ?2",
+                params![cb.job, number, phases, now],
+            )?;
+            acted
+        }
+    };
+    if let Some(q) = cb.queue_id {
+        let status = match (&cb.status, cb.finished) {
+            (Some(s), true) => BuildStatus::from_result(s),
+            _ => BuildStatus::Building,
+        };
+        builds::update_from_callback(c, &cb.job, q, cb.number, status, cb.url.as_deref(), now)?;
+    }
+    if !cb.finished {
+        return Ok(Accepted::Recorded);
+    }
+    if let Some(acted_phase) = acted {
+        return Ok(Accepted::Duplicate { acted_phase });
+    }
+    let mut first = None;
+    for review in reviews {
+        let (id, _) = intents::insert(c, review, now)?;
+        first.get_or_insert(id);
+    }
+    for e in events {
+        events::append(c, e, process, now)?;
+    }
+    c.execute(
+        "UPDATE callbacks SET acted_phase = ?3, status = ?4, item = ?5 WHERE job = ?1 AND number = ?2",
+        params![cb.job, number, cb.phase, cb.status, first],
+    )?;
+    Ok(first.map_or(Accepted::Recorded, Accepted::Queued))
+}
+
+impl Journal {
+    /// Records a callback and, for the first finished phase of the build, its review intents
+    /// and events, all in one durable transaction: a re-send or the second finished phase can
+    /// never queue a second review.
+    pub async fn accept_callback(
+        &self,
+        cb: CallbackPhase,
+        reviews: Vec<NewIntent>,
+        events: Vec<NewEvent>,
+    ) -> Result<Accepted, JournalError> {
+        let process = self.process().to_string();
+        self.write(move |c| record(c, &cb, &reviews, &events, &process, now_ms()))
+            .await
+    }
+
+    /// The phases seen for one build, in arrival order, and the one acted on.
+    pub async fn callback_phases(
+        &self,
+        job: &str,
+        number: u64,
+    ) -> Result<Option<(Vec<String>, Option<String>)>, JournalError> {
+        let job = job.to_string();
+        let number = i64::try_from(number).unwrap_or(i64::MAX);
+        self.read(move |c| {
+            c.query_row(
+                "SELECT phases, acted_phase FROM callbacks WHERE job = ?1 AND number = ?2",
+                params![job, number],
+                |r| {
+                    let phases: String = r.get(0)?;
+                    Ok((phases.split(' ').map(String::from).collect(), r.get(1)?))
+                },
+            )
+            .optional()
+        })
+        .await
+    }
+}

@@ -1,0 +1,560 @@
+//! Intents: every effect on the outside world, recorded under a stable key before it is
+//! attempted, with its outcome after (SPEC §12).
+//!
+//! Life of an intent: `pending` → claimed by one owner (`running`, with a lease the owner
+//! renews) → `done` or `failed`, or back to `pending` to be retried. A key that already has an
+//! intent is never recorded twice, so two processes deciding the same effect act once.
+//!
+//! *Doubt*: a claim whose previous attempt may have reached the service without its outcome
+//! being recorded (the owner crashed, or the request timed out) is marked `doubt`; the effector
+//! then asks the service whether the effect already happened before trying again.
+//!
+//! An owner that crashed stops renewing its lease; another instance takes its intents over once
+//! the lease has expired, or at once when the owner is provably dead (same host, and its
+//! process is gone).
+
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::{Journal, JournalError, now_ms};
+
+/// What kind of effect an intent is; decides which effector carries it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IntentKind {
+    /// Queue a Jenkins build.
+    Trigger,
+    /// Post a Gerrit review (a vote, a result message, a reply).
+    Review,
+    /// Read the bot's Verified vote and set it to 0 if it is negative.
+    DropRejection,
+    /// Ask build-listener (`POST /drop-rejection`) to drop a rejection.
+    DropRequest,
+    /// Trash a mail or set it aside.
+    MailMove,
+    /// Cancel a Jenkins queue item.
+    Cancel,
+    /// Done by an earlier release; only its key matters.
+    Legacy,
+}
+
+impl IntentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IntentKind::Trigger => "trigger",
+            IntentKind::Review => "review",
+            IntentKind::DropRejection => "drop_rejection",
+            IntentKind::DropRequest => "drop_request",
+            IntentKind::MailMove => "mail_move",
+            IntentKind::Cancel => "cancel",
+            IntentKind::Legacy => "legacy",
+        }
+    }
+
+    fn parse(s: &str) -> IntentKind {
+        match s {
+            "trigger" => IntentKind::Trigger,
+            "review" => IntentKind::Review,
+            "drop_rejection" => IntentKind::DropRejection,
+            "drop_request" => IntentKind::DropRequest,
+            "mail_move" => IntentKind::MailMove,
+            "cancel" => IntentKind::Cancel,
+            _ => IntentKind::Legacy,
+        }
+    }
+}
+
+/// Where an intent is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntentState {
+    Pending,
+    Running,
+    Done,
+    Failed,
+}
+
+impl IntentState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IntentState::Pending => "pending",
+            IntentState::Running => "running",
+            IntentState::Done => "done",
+            IntentState::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> IntentState {
+        match s {
+            "running" => IntentState::Running,
+            "done" => IntentState::Done,
+            "failed" => IntentState::Failed,
+            _ => IntentState::Pending,
+        }
+    }
+}
+
+/// An intent to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewIntent {
+    /// Stable: the same decision made again (by this or another process) has the same key.
+    pub key: String,
+    pub kind: IntentKind,
+    /// `project~number` (or the number) the effect is about, for operators and ordering.
+    pub change: Option<String>,
+    pub patch_set: Option<u32>,
+    /// Intents sharing an order key run one at a time, in the order they were recorded
+    /// (reviews of one change: a −1 never lands after the drop that lifts it).
+    pub order_key: Option<String>,
+    /// What to do, as JSON the effector understands.
+    pub payload: String,
+    /// What asked for it, for logs (`bionic-presubmit #42`, a mail id).
+    pub source: String,
+}
+
+/// An intent as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intent {
+    pub id: i64,
+    pub key: String,
+    pub kind: IntentKind,
+    pub change: Option<String>,
+    pub patch_set: Option<u32>,
+    pub order_key: Option<String>,
+    pub payload: String,
+    pub source: String,
+    pub state: IntentState,
+    pub owner: Option<String>,
+    pub attempts: u32,
+    /// A previous attempt may have taken effect without its outcome being recorded.
+    pub doubt: bool,
+    pub last_error: Option<String>,
+    pub outcome: Option<String>,
+    pub created: i64,
+    pub updated: i64,
+}
+
+const COLUMNS: &str = "id, key, kind, change, patch_set, order_key, payload, source, state, \
+                       owner, attempts, doubt, last_error, outcome, created, updated";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Intent> {
+    Ok(Intent {
+        id: r.get(0)?,
+        key: r.get(1)?,
+        kind: IntentKind::parse(&r.get::<_, String>(2)?),
+        change: r.get(3)?,
+        patch_set: r.get(4)?,
+        order_key: r.get(5)?,
+        payload: r.get(6)?,
+        source: r.get(7)?,
+        state: IntentState::parse(&r.get::<_, String>(8)?),
+        owner: r.get(9)?,
+        attempts: r.get(10)?,
+        doubt: r.get(11)?,
+        last_error: r.get(12)?,
+        outcome: r.get(13)?,
+        created: r.get(14)?,
+        updated: r.get(15)?,
+    })
+}
+
+/// One running instance that claims intents: `host/pid/start-time/nonce`, and its lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub id: String,
+    pub lease: Duration,
+}
+
+impl Owner {
+    /// This process, with `lease`. The start time tells a reused pid from the same process.
+    pub fn this_process(lease: Duration) -> Owner {
+        let pid = std::process::id();
+        let start = process_start(pid).unwrap_or_default();
+        Owner {
+            id: format!("{}/{pid}/{start}/{:08x}", host(), fastrand::u32(..)),
+            lease,
+        }
+    }
+
+    fn lease_ms(&self) -> i64 {
+        i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// Field 22 of `/proc/<pid>/stat` (clock ticks since boot), read after the `)` that ends the
+/// command name (which may itself contain spaces and parentheses).
+fn process_start(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(19).map(str::to_string)
+}
+
+/// Whether `owner` is provably gone: it ran on this host and its process no longer exists
+/// (or the pid now belongs to another process). Anything else must wait for its lease.
+fn is_dead(owner: &str) -> bool {
+    let mut parts = owner.split('/');
+    let (Some(h), Some(pid), Some(start)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    if h != host() || start.is_empty() {
+        return false;
+    }
+    match pid.parse::<u32>() {
+        Ok(pid) => process_start(pid).as_deref() != Some(start),
+        Err(_) => false,
+    }
+}
+
+/// Records `intent` unless its key exists; returns its id and whether it is new.
+pub(crate) fn insert(
+    c: &Connection,
+    intent: &NewIntent,
+    now: i64,
+) -> rusqlite::Result<(i64, bool)> {
+    let n = c.execute(
+        "INSERT INTO intents (key, kind, change, patch_set, order_key, payload, source,
+                              next_attempt, created, updated)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?8) ON CONFLICT (key) DO NOTHING",
+        params![
+            intent.key,
+            intent.kind.as_str(),
+            intent.change,
+            intent.patch_set,
+            intent.order_key,
+            intent.payload,
+            intent.source,
+            now
+        ],
+    )?;
+    let id = c.query_row(
+        "SELECT id FROM intents WHERE key = ?1",
+        params![intent.key],
+        |r| r.get(0),
+    )?;
+    Ok((id, n == 1))
+}
+
+/// Puts an idempotent intent (a mail move) back to `pending` if it already ended, so that it is
+/// simply repeated; records it if new. Returns its id.
+pub(crate) fn upsert_repeatable(
+    c: &Connection,
+    intent: &NewIntent,
+    now: i64,
+) -> rusqlite::Result<i64> {
+    let (id, new) = insert(c, intent, now)?;
+    if !new {
+        c.execute(
+            "UPDATE intents SET state = 'pending', payload = ?2, next_attempt = ?3, updated = ?3,
+                    attempts = 0
+             WHERE id = ?1 AND state IN ('done', 'failed')",
+            params![id, intent.payload, now],
+        )?;
+    }
+    Ok(id)
+}
+
+/// What a claim by key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// Claimed by the caller: carry it out and [`Journal::finish`] it.
+    Run(Intent),
+    /// Already done.
+    Done(Intent),
+    /// Ended in failure.
+    Failed(Intent),
+    /// Another live owner is carrying it out.
+    Held(Intent),
+    /// Not due yet (backoff), or waiting behind an older intent of its order key.
+    Waiting(Intent),
+    /// No intent has this key.
+    Missing(String),
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finish {
+    /// It happened (or a reconcile found it had); `outcome` is kept (e.g. a queue id).
+    Done { outcome: String },
+    /// Try again at `at` (ms). `doubt`: the attempt may have reached the service.
+    Retry { error: String, at: i64, doubt: bool },
+    /// It will never happen.
+    Failed { error: String },
+}
+
+fn release_dead_owners(c: &Connection, me: &Owner, now: i64) -> rusqlite::Result<()> {
+    let owners: Vec<String> = {
+        let mut st = c.prepare_cached(
+            "SELECT DISTINCT owner FROM intents
+             WHERE state = 'running' AND owner != ?1 AND lease_until >= ?2",
+        )?;
+        let rows = st.query_map(params![me.id, now], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for owner in owners.iter().filter(|o| is_dead(o)) {
+        tracing::info!(owner = %owner, "taking over the intents of a process that is gone");
+        c.execute(
+            "UPDATE intents SET lease_until = 0 WHERE owner = ?1 AND state = 'running'",
+            params![owner],
+        )?;
+    }
+    Ok(())
+}
+
+/// Claims `id` for `me`: running, leased, one more attempt; a crashed attempt becomes doubt.
+fn take(c: &Connection, id: i64, me: &Owner, now: i64) -> rusqlite::Result<Intent> {
+    c.execute(
+        "UPDATE intents SET doubt = CASE WHEN state = 'running' THEN 1 ELSE doubt END,
+                state = 'running', owner = ?2, lease_until = ?3, attempts = attempts + 1,
+                updated = ?4
+         WHERE id = ?1",
+        params![id, me.id, now.saturating_add(me.lease_ms()), now],
+    )?;
+    c.query_row(
+        &format!("SELECT {COLUMNS} FROM intents WHERE id = ?1"),
+        params![id],
+        from_row,
+    )
+}
+
+/// Whether an older intent of the same order key has not ended yet.
+fn behind_another(c: &Connection, intent: &Intent) -> rusqlite::Result<bool> {
+    let Some(order) = &intent.order_key else {
+        return Ok(false);
+    };
+    c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM intents WHERE order_key = ?1
+                        AND state IN ('pending', 'running') AND id < ?2)",
+        params![order, intent.id],
+        |r| r.get(0),
+    )
+}
+
+fn claim_one(c: &Connection, key: &str, me: &Owner, now: i64) -> rusqlite::Result<Claim> {
+    let Some(intent) = c
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM intents WHERE key = ?1"),
+            params![key],
+            from_row,
+        )
+        .optional()?
+    else {
+        return Ok(Claim::Missing(key.to_string()));
+    };
+    let (lease_until, next_attempt): (Option<i64>, i64) = c.query_row(
+        "SELECT lease_until, next_attempt FROM intents WHERE id = ?1",
+        params![intent.id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    match intent.state {
+        IntentState::Done => Ok(Claim::Done(intent)),
+        IntentState::Failed => Ok(Claim::Failed(intent)),
+        IntentState::Running
+            if intent.owner.as_deref() == Some(me.id.as_str())
+                || lease_until.unwrap_or(0) >= now =>
+        {
+            Ok(Claim::Held(intent))
+        }
+        IntentState::Pending if next_attempt > now => Ok(Claim::Waiting(intent)),
+        _ if behind_another(c, &intent)? => Ok(Claim::Waiting(intent)),
+        _ => Ok(Claim::Run(take(c, intent.id, me, now)?)),
+    }
+}
+
+fn claim_due(
+    c: &Connection,
+    kinds: &[IntentKind],
+    me: &Owner,
+    limit: usize,
+    now: i64,
+) -> rusqlite::Result<Vec<Intent>> {
+    release_dead_owners(c, me, now)?;
+    let kinds: Vec<String> = kinds.iter().map(|k| format!("'{}'", k.as_str())).collect();
+    let sql = format!(
+        "SELECT id FROM intents o
+         WHERE o.kind IN ({})
+           AND ((o.state = 'pending' AND o.next_attempt <= ?1)
+                OR (o.state = 'running' AND o.owner != ?2 AND o.lease_until < ?1))
+           AND (o.order_key IS NULL OR NOT EXISTS (
+                SELECT 1 FROM intents e WHERE e.order_key = o.order_key
+                AND e.state IN ('pending', 'running') AND e.id < o.id))
+         ORDER BY o.next_attempt, o.id LIMIT ?3",
+        kinds.join(", ")
+    );
+    let ids: Vec<i64> = {
+        let mut st = c.prepare_cached(&sql)?;
+        let rows = st.query_map(
+            params![now, me.id, i64::try_from(limit).unwrap_or(i64::MAX)],
+            |r| r.get(0),
+        )?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    ids.into_iter().map(|id| take(c, id, me, now)).collect()
+}
+
+pub(crate) fn finish(c: &Connection, id: i64, how: &Finish, now: i64) -> rusqlite::Result<()> {
+    match how {
+        Finish::Done { outcome } => c.execute(
+            "UPDATE intents SET state = 'done', outcome = ?2, doubt = 0, owner = NULL,
+                    lease_until = NULL, updated = ?3
+             WHERE id = ?1",
+            params![id, outcome, now],
+        ),
+        Finish::Retry { error, at, doubt } => c.execute(
+            "UPDATE intents SET state = 'pending', last_error = ?2, next_attempt = ?3,
+                    doubt = ?4, owner = NULL, lease_until = NULL, updated = ?5
+             WHERE id = ?1 AND state != 'done'",
+            params![id, error, at, doubt, now],
+        ),
+        Finish::Failed { error } => c.execute(
+            "UPDATE intents SET state = 'failed', last_error = ?2, owner = NULL,
+                    lease_until = NULL, updated = ?3
+             WHERE id = ?1 AND state != 'done'",
+            params![id, error, now],
+        ),
+    }
+    .map(|_| ())
+}
+
+impl Journal {
+    /// Claims each key for `me` (see [`Claim`]), in one transaction.
+    pub async fn claim_keys(
+        &self,
+        keys: Vec<String>,
+        me: &Owner,
+    ) -> Result<Vec<Claim>, JournalError> {
+        let me = me.clone();
+        self.write(move |c| {
+            let now = now_ms();
+            release_dead_owners(c, &me, now)?;
+            keys.iter().map(|k| claim_one(c, k, &me, now)).collect()
+        })
+        .await
+    }
+
+    /// Claims up to `limit` due intents of `kinds`: pending ones whose time has come, and
+    /// running ones whose owner's lease expired; never one behind an older intent of its order.
+    pub async fn claim_due(
+        &self,
+        kinds: &[IntentKind],
+        me: &Owner,
+        limit: usize,
+    ) -> Result<Vec<Intent>, JournalError> {
+        let (kinds, me) = (kinds.to_vec(), me.clone());
+        self.write(move |c| claim_due(c, &kinds, &me, limit, now_ms()))
+            .await
+    }
+
+    /// Records how an attempt ended.
+    pub async fn finish(&self, id: i64, how: Finish) -> Result<(), JournalError> {
+        self.write(move |c| finish(c, id, &how, now_ms())).await
+    }
+
+    /// Extends the lease of everything `me` is running.
+    pub async fn renew(&self, me: &Owner) -> Result<(), JournalError> {
+        let me = me.clone();
+        self.write(move |c| {
+            let now = now_ms();
+            c.execute(
+                "UPDATE intents SET lease_until = ?2 WHERE owner = ?1 AND state = 'running'",
+                params![me.id, now.saturating_add(me.lease_ms())],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+
+    /// Gives back what `me` is running (a graceful stop that could not finish it): pending
+    /// again, in doubt, due at once.
+    pub async fn abandon(&self, me: &Owner) -> Result<usize, JournalError> {
+        let me = me.clone();
+        self.write(move |c| {
+            let now = now_ms();
+            c.execute(
+                "UPDATE intents SET state = 'pending', doubt = 1, owner = NULL,
+                        lease_until = NULL, next_attempt = ?2, updated = ?2
+                 WHERE owner = ?1 AND state = 'running'",
+                params![me.id, now],
+            )
+        })
+        .await
+    }
+
+    /// Marks pending intents of `kind` created before `before` (ms) as failed with `why`;
+    /// returns them. They stop holding back later intents of their order key.
+    pub async fn give_up(
+        &self,
+        kind: IntentKind,
+        before: i64,
+        why: &str,
+    ) -> Result<Vec<Intent>, JournalError> {
+        let why = why.to_string();
+        self.write(move |c| {
+            let now = now_ms();
+            let ids: Vec<i64> = {
+                let mut st = c.prepare_cached(
+                    "SELECT id FROM intents WHERE kind = ?1 AND state = 'pending' AND created < ?2",
+                )?;
+                let rows = st.query_map(params![kind.as_str(), before], |r| r.get(0))?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            let mut out = Vec::new();
+            for id in ids {
+                let error = Finish::Failed { error: why.clone() };
+                finish(c, id, &error, now)?;
+                out.push(c.query_row(
+                    &format!("SELECT {COLUMNS} FROM intents WHERE id = ?1"),
+                    params![id],
+                    from_row,
+                )?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// When the next pending intent of `kinds` is due (ms), if any.
+    pub async fn next_due(&self, kinds: &[IntentKind]) -> Result<Option<i64>, JournalError> {
+        let kinds: Vec<String> = kinds.iter().map(|k| format!("'{}'", k.as_str())).collect();
+        let sql = format!(
+            "SELECT MIN(CASE state WHEN 'pending' THEN next_attempt ELSE lease_until END)
+             FROM intents WHERE kind IN ({}) AND state IN ('pending', 'running')",
+            kinds.join(", ")
+        );
+        self.read(move |c| c.query_row(&sql, [], |r| r.get(0)))
+            .await
+    }
+
+    /// One intent by key.
+    pub async fn intent(&self, key: &str) -> Result<Option<Intent>, JournalError> {
+        let key = key.to_string();
+        self.read(move |c| {
+            c.query_row(
+                &format!("SELECT {COLUMNS} FROM intents WHERE key = ?1"),
+                params![key],
+                from_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    /// Every intent, oldest first (for operators and tests).
+    pub async fn intents(&self) -> Result<Vec<Intent>, JournalError> {
+        self.read(|c| {
+            let mut st = c.prepare(&format!("SELECT {COLUMNS} FROM intents ORDER BY id"))?;
+            let rows = st.query_map([], from_row)?;
+            rows.collect()
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+pub(super) fn dead_owner_for_tests() -> String {
+    format!("{}/{}/{}/0", host(), u32::MAX - 1, "1")
+}

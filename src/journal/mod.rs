@@ -1,0 +1,256 @@
+//! The journal: everything bionicbb remembers, in the one SQLite file (`[state] path`) both
+//! processes open at the same time, and the only module that speaks SQL.
+//!
+//! What it holds: *intents* (every effect on the outside world, recorded under a stable key
+//! before it is attempted, with its outcome after: [`intents`]), *events* (what either process
+//! did, the one record console lines, the API and the board are rendered from: [`events`]),
+//! the *builds* the bot triggered and what Jenkins said about them ([`builds`]), the phases of
+//! Jenkins callbacks ([`callbacks`]), mail attempts ([`mails`]) and small cursors.
+//!
+//! Why it is shaped like this:
+//! - Every write goes through one writer thread per process that batches whatever is waiting
+//!   into one `BEGIN IMMEDIATE` transaction and commits it with a full `fsync` (group commit):
+//!   an acknowledged callback survives a power cut, and 32 concurrent callbacks cost one fsync,
+//!   not 32. `IMMEDIATE` takes the write lock up front, so a read-then-write transaction of one
+//!   process can never fail with `SQLITE_BUSY_SNAPSHOT` because the other process wrote in
+//!   between; it waits (busy timeout) instead.
+//! - Reads use a second connection: WAL lets them run beside the writer and the other process.
+//! - The schema is versioned with `PRAGMA user_version` and numbered migrations
+//!   ([`migrations`]); a database made by an earlier release is migrated, never rejected.
+//! - One clock: every time is milliseconds since the Unix epoch ([`now_ms`]).
+//! - The file (and SQLite's `-wal`/`-shm` files, which copy its mode) is created 0600.
+
+pub mod builds;
+pub mod callbacks;
+pub mod events;
+pub mod intents;
+pub mod mails;
+mod migrations;
+mod record;
+mod retention;
+mod writer;
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use thiserror::Error;
+
+pub use builds::{BuildKind, BuildRow, BuildStatus, NewBuild};
+pub use callbacks::{Accepted, CallbackPhase};
+pub use events::{Event, EventKind, NewEvent};
+pub use intents::{Claim, Finish, Intent, IntentKind, IntentState, NewIntent, Owner};
+pub use mails::MailAttempts;
+pub use migrations::LATEST_VERSION;
+pub use record::{BuildUpdate, Planned, Recorded};
+pub use retention::Pruned;
+
+/// How long a writer waits for the other process's transaction before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A journal failure. Cloneable, because one failed group commit fails every write in it.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum JournalError {
+    #[error("state database: {0}")]
+    Sqlite(String),
+    #[error("cannot open state database {path}: {message}")]
+    Open { path: String, message: String },
+    #[error(
+        "state database {path} has schema version {found}, newer than this release knows \
+         ({known}): run the newer release, or restore a backup"
+    )]
+    TooNew {
+        path: String,
+        found: i64,
+        known: i64,
+    },
+    #[error("state database writer stopped")]
+    Closed,
+}
+
+impl From<rusqlite::Error> for JournalError {
+    fn from(e: rusqlite::Error) -> Self {
+        JournalError::Sqlite(e.to_string())
+    }
+}
+
+/// Milliseconds since the Unix epoch: the journal's one clock.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A handle to the journal; cheap to clone.
+#[derive(Clone)]
+pub struct Journal {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: writer::Writer,
+    reader: Mutex<Connection>,
+    path: PathBuf,
+    /// Which process appends events through this handle.
+    process: String,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal")
+            .field("path", &self.inner.path)
+            .finish()
+    }
+}
+
+impl Journal {
+    /// Opens (creating it 0600 if needed) the database at `path` and migrates its schema;
+    /// `process` names the events this handle appends (`gmail-listener`, `build-listener`).
+    pub fn open(path: &Path, process: &str) -> Result<Journal, JournalError> {
+        let open_err = |message: String| JournalError::Open {
+            path: path.display().to_string(),
+            message,
+        };
+        make_private(path).map_err(|e| open_err(e.to_string()))?;
+        let mut conn = connect(path).map_err(|e| open_err(e.to_string()))?;
+        migrations::run(&mut conn, path)?;
+        let reader = connect(path).map_err(|e| open_err(e.to_string()))?;
+        Ok(Journal {
+            inner: Arc::new(Inner {
+                writer: writer::Writer::spawn(conn),
+                reader: Mutex::new(reader),
+                path: path.to_path_buf(),
+                process: process.to_string(),
+            }),
+        })
+    }
+
+    /// The file this journal lives in.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The process name events appended through this handle carry.
+    pub fn process(&self) -> &str {
+        &self.inner.process
+    }
+
+    /// Runs `f` in the next group-committed `BEGIN IMMEDIATE` transaction, inside its own
+    /// savepoint (an error rolls back only `f`'s writes), and returns once the commit is on disk.
+    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, JournalError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.inner.writer.submit(f, move |r| {
+            let _ = tx.send(r);
+        })?;
+        rx.await.map_err(|_| JournalError::Closed)?
+    }
+
+    /// Runs a read on the reader connection, on tokio's blocking pool.
+    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, JournalError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || inner.read_now(f))
+            .await
+            .map_err(|e| JournalError::Sqlite(format!("read task failed: {e}")))?
+    }
+
+    /// A small cursor value (`name` -> text), e.g. the reconcile pass's last time.
+    pub async fn cursor(&self, name: &str) -> Result<Option<String>, JournalError> {
+        let name = name.to_string();
+        self.read(move |c| {
+            c.query_row(
+                "SELECT value FROM cursors WHERE name = ?1",
+                params![name],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+        .await
+    }
+
+    /// Sets a cursor value.
+    pub async fn set_cursor(&self, name: &str, value: &str) -> Result<(), JournalError> {
+        let (name, value) = (name.to_string(), value.to_string());
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO cursors (name, value, updated) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET value = ?2, updated = ?3",
+                params![name, value, now_ms()],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+
+    /// Checks that the database can be written, without changing it (a rolled-back write).
+    pub fn check_writable(&self) -> Result<(), JournalError> {
+        let conn = connect(&self.inner.path)?;
+        conn.execute_batch(
+            "BEGIN IMMEDIATE; INSERT INTO cursors (name, value, updated) VALUES ('check', '', 0)
+             ON CONFLICT (name) DO NOTHING; ROLLBACK;",
+        )?;
+        Ok(())
+    }
+}
+
+impl Inner {
+    fn read_now<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, JournalError> {
+        let conn = self
+            .reader
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&conn).map_err(JournalError::from)
+    }
+}
+
+/// One connection with the settings every connection needs: WAL (a reader never blocks the
+/// writer), `synchronous = FULL` (each commit is fsynced: durable across a power cut, and the
+/// group commit keeps it cheap), a busy timeout for the other process's transactions.
+fn connect(path: &Path) -> Result<Connection, JournalError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(conn)
+}
+
+/// Creates the database file 0600, or tightens an existing one (an earlier release made it
+/// 0644). SQLite gives its `-wal` and `-shm` files the database's mode; existing ones are
+/// tightened too.
+fn make_private(path: &Path) -> std::io::Result<()> {
+    if !path.exists() {
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)?;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let p = PathBuf::from(p);
+        if let Ok(meta) = std::fs::metadata(&p)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

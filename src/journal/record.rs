@@ -1,0 +1,166 @@
+//! Recording decisions and outcomes: intents, the builds they are for, and events, each set in
+//! one transaction (SPEC §12: an intent is written with the decision that calls for it).
+
+use rusqlite::{Connection, OptionalExtension};
+
+use super::builds::{self, NewBuild};
+use super::events::{self, NewEvent};
+use super::intents::{self, Finish, NewIntent};
+use super::{Journal, JournalError, now_ms};
+
+/// An intent to record, with the build it triggers (for trigger intents).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    pub intent: NewIntent,
+    pub build: Option<NewBuild>,
+    /// Repeat an idempotent intent that already ended (moving a mail).
+    pub repeatable: bool,
+}
+
+impl Planned {
+    pub fn new(intent: NewIntent) -> Planned {
+        Planned {
+            intent,
+            build: None,
+            repeatable: false,
+        }
+    }
+}
+
+/// What recording one planned intent did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// Recorded now.
+    New(i64),
+    /// Its key was recorded before (by this or another process).
+    Existing(i64),
+    /// An automatic build whose patch set and job already have a build: not recorded.
+    AlreadyBuilt,
+}
+
+impl Recorded {
+    pub fn id(self) -> Option<i64> {
+        match self {
+            Recorded::New(id) | Recorded::Existing(id) => Some(id),
+            Recorded::AlreadyBuilt => None,
+        }
+    }
+}
+
+/// A change to the builds table that goes with an outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildUpdate {
+    /// Jenkins queued the build of this trigger intent (or folded it into this item).
+    Queued {
+        intent_key: String,
+        queue_id: Option<u64>,
+    },
+    /// The trigger will never happen.
+    NotTriggered { intent_key: String },
+}
+
+fn record_one(c: &Connection, p: &Planned, now: i64) -> rusqlite::Result<Recorded> {
+    if let Some(b) = &p.build
+        && b.once
+        && builds::already_built(c, b, &p.intent.key)?
+    {
+        return Ok(Recorded::AlreadyBuilt);
+    }
+    if p.repeatable {
+        return intents::upsert_repeatable(c, &p.intent, now).map(Recorded::New);
+    }
+    let (id, new) = intents::insert(c, &p.intent, now)?;
+    if new && let Some(b) = &p.build {
+        builds::insert(c, b, &p.intent.key, now)?;
+    }
+    Ok(if new {
+        Recorded::New(id)
+    } else {
+        Recorded::Existing(id)
+    })
+}
+
+impl Journal {
+    /// Records intents and events in one durable transaction.
+    pub async fn record(
+        &self,
+        planned: Vec<Planned>,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<Recorded>, JournalError> {
+        let process = self.process().to_string();
+        self.write(move |c| {
+            let now = now_ms();
+            let recorded = planned
+                .iter()
+                .map(|p| record_one(c, p, now))
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            for e in &events {
+                events::append(c, e, &process, now)?;
+            }
+            Ok(recorded)
+        })
+        .await
+    }
+
+    /// Records `planned` unless an intent of the same kind with the same payload is still
+    /// pending or running (the same request made twice before it was carried out); returns
+    /// the intent's id and whether it is new. `events` are appended only for a new one.
+    pub async fn record_deduped(
+        &self,
+        planned: Planned,
+        events: Vec<NewEvent>,
+    ) -> Result<(i64, bool), JournalError> {
+        let process = self.process().to_string();
+        self.write(move |c| {
+            let now = now_ms();
+            let i = &planned.intent;
+            let pending: Option<i64> = c
+                .query_row(
+                    "SELECT id FROM intents WHERE kind = ?1 AND payload = ?2
+                     AND state IN ('pending', 'running') ORDER BY id LIMIT 1",
+                    rusqlite::params![i.kind.as_str(), i.payload],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(id) = pending {
+                return Ok((id, false));
+            }
+            let id = record_one(c, &planned, now)?.id().unwrap_or_default();
+            for e in &events {
+                events::append(c, e, &process, now)?;
+            }
+            Ok((id, true))
+        })
+        .await
+    }
+
+    /// Records how an attempt ended, with the events and the build change that go with it.
+    pub async fn complete(
+        &self,
+        id: i64,
+        how: Finish,
+        events: Vec<NewEvent>,
+        build: Option<BuildUpdate>,
+    ) -> Result<(), JournalError> {
+        let process = self.process().to_string();
+        self.write(move |c| {
+            let now = now_ms();
+            intents::finish(c, id, &how, now)?;
+            match &build {
+                Some(BuildUpdate::Queued {
+                    intent_key,
+                    queue_id,
+                }) => builds::set_queued(c, intent_key, *queue_id)?,
+                Some(BuildUpdate::NotTriggered { intent_key }) => {
+                    builds::set_not_triggered(c, intent_key)?;
+                }
+                None => {}
+            }
+            for e in &events {
+                events::append(c, e, &process, now)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
