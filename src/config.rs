@@ -90,6 +90,10 @@ pub struct GmailConfig {
     /// Per-request timeout for Gmail calls.
     #[serde(default = "default_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+    /// How many mails (about different changes) are handled at once; mails about one change
+    /// are always handled one after the other, in the order Gerrit sent them.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
     /// A mail that failed this many times in all is set aside with the reason (poison mail).
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
@@ -197,6 +201,9 @@ fn default_build_link() -> String {
 }
 fn default_max_body() -> usize {
     1024 * 1024
+}
+fn default_concurrency() -> usize {
+    16
 }
 fn default_max_attempts() -> u32 {
     20
@@ -306,6 +313,9 @@ impl Config {
                 "gmail.poll_interval",
                 "must be greater than zero".into(),
             ));
+        }
+        if !(1..=256).contains(&self.gmail.concurrency) {
+            return Err(err("gmail.concurrency", "must be between 1 and 256".into()));
         }
         if self.gmail.max_attempts == 0 {
             return Err(err("gmail.max_attempts", "must be at least 1".into()));

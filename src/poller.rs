@@ -13,8 +13,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::{StreamExt, stream};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
+use tracing::Instrument;
 
 use crate::config::Config;
 use crate::console::{self, Kind};
@@ -28,6 +30,14 @@ use crate::journal::{
 };
 use crate::mail::{self, Notification};
 use crate::policy::{self, Identity};
+
+/// The intent kinds gmail-listener carries out.
+const KINDS: &[IntentKind] = &[
+    IntentKind::Trigger,
+    IntentKind::Review,
+    IntentKind::DropRequest,
+    IntentKind::MailMove,
+];
 
 /// How long an intent gmail-listener is carrying out stays its own without a renewal.
 pub const LEASE: Duration = Duration::from_secs(15);
@@ -43,6 +53,15 @@ pub struct PollReport {
     pub cleans: usize,
     pub replies: usize,
     pub drop_rejections: usize,
+}
+
+impl PollReport {
+    fn add(&mut self, other: &PollReport) {
+        self.builds += other.builds;
+        self.cleans += other.cleans;
+        self.replies += other.replies;
+        self.drop_rejections += other.drop_rejections;
+    }
 }
 
 /// A failure that ends a poll early (the mailbox itself is unusable this time).
@@ -85,6 +104,38 @@ enum Handled {
     Failed(String),
     /// Left without a failure: another instance holds one of its effects, or it is not due.
     Waiting,
+}
+
+/// A mail as read, before it is handled.
+enum Fetched {
+    Mail(Box<Notification>),
+    /// Failed `max_attempts` times (the count, the last failure).
+    Poison(u32, String),
+    /// Not a Gerrit notification the bot acts on (why).
+    NotOurs(String),
+    /// Nothing to read: not due yet, or reading failed.
+    Ready(Handled),
+}
+
+/// Groups mails by the change they are about, keeping the order within each group (and of
+/// the groups' first mails). A mail that names no change is a group of its own.
+fn by_change(fetched: Vec<(String, Fetched)>) -> Vec<Vec<(String, Fetched)>> {
+    let mut groups: Vec<Vec<(String, Fetched)>> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (id, f) in fetched {
+        let key = match &f {
+            Fetched::Mail(n) => n.locator().plain_id(),
+            _ => format!("mail:{id}"),
+        };
+        match index.get(&key) {
+            Some(&i) => groups[i].push((id, f)),
+            None => {
+                index.insert(key, groups.len());
+                groups.push(vec![(id, f)]);
+            }
+        }
+    }
+    groups
 }
 
 /// Where a mail should go once its effects are done.
@@ -174,7 +225,9 @@ impl Poller {
         self.poll_until(&rx).await
     }
 
-    /// One pass, taking no new mail once `stop` is true.
+    /// One pass, taking no new mail once `stop` is true. Mails are taken in windows, oldest
+    /// first; within a window, mails about different changes are handled concurrently (at most
+    /// `[gmail] concurrency` at once) and mails about one change one after the other, in order.
     async fn poll_until(
         &self,
         stop: &tokio::sync::watch::Receiver<bool>,
@@ -194,26 +247,106 @@ impl Poller {
             seen: ids.len(),
             ..PollReport::default()
         };
-        for id in ids {
+        let concurrency = self.config.gmail.concurrency.max(1);
+        for window in ids.chunks(concurrency * 4) {
             if *stop.borrow() {
                 break;
             }
-            let span = tracing::info_span!("mail", id = %id);
-            let handled =
-                tracing::Instrument::instrument(self.handle(&id, &mut report), span).await;
-            match handled {
-                Handled::Filed { trashed: true } => report.trashed += 1,
-                Handled::Filed { trashed: false } => report.set_aside += 1,
-                Handled::Waiting => report.left += 1,
-                Handled::Failed(error) => {
-                    report.left += 1;
-                    if !self.dry_run {
-                        self.count_failure(&id, &error).await;
+            let fetched: Vec<(String, Fetched)> = stream::iter(window)
+                .map(|id| async move { (id.clone(), self.fetch(id).await) })
+                .buffered(concurrency)
+                .collect()
+                .await;
+            let done: Vec<Vec<(String, Handled, PollReport)>> = stream::iter(by_change(fetched))
+                .map(|group| self.handle_group(group))
+                .buffer_unordered(concurrency)
+                .collect()
+                .await;
+            for (id, handled, counts) in done.into_iter().flatten() {
+                report.add(&counts);
+                match handled {
+                    Handled::Filed { trashed: true } => report.trashed += 1,
+                    Handled::Filed { trashed: false } => report.set_aside += 1,
+                    Handled::Waiting => report.left += 1,
+                    Handled::Failed(error) => {
+                        report.left += 1;
+                        if !self.dry_run {
+                            self.count_failure(&id, &error).await;
+                        }
                     }
                 }
             }
         }
+        self.adopt_orphans().await;
         Ok(report)
+    }
+
+    /// Carries out intents a crashed gmail-listener left running whose mail is no longer
+    /// there to bring them back (it crashed after moving the mail, before recording that).
+    /// Intents whose mail is still labelled come back with it; this finds the rest.
+    async fn adopt_orphans(&self) {
+        if self.dry_run {
+            return;
+        }
+        let orphans = self
+            .journal
+            .claim_orphans(KINDS, &self.effectors.owner, 64)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "cannot look for orphaned intents");
+                Vec::new()
+            });
+        for intent in orphans {
+            tracing::info!(key = %intent.key, "carrying out an intent a stopped process left");
+            if let Err(e) = self.effectors.run(&intent).await {
+                tracing::error!(error = %e, "cannot record an outcome");
+            }
+        }
+    }
+
+    /// Handles the mails of one change, one after the other.
+    async fn handle_group(
+        &self,
+        group: Vec<(String, Fetched)>,
+    ) -> Vec<(String, Handled, PollReport)> {
+        let mut out = Vec::with_capacity(group.len());
+        for (id, fetched) in group {
+            let span = tracing::info_span!("mail", id = %id);
+            let mut counts = PollReport::default();
+            let handled = self
+                .handle(&id, fetched, &mut counts)
+                .instrument(span)
+                .await;
+            out.push((id, handled, counts));
+        }
+        out
+    }
+
+    /// Reads a mail (unless it is not due, or is poison) and parses it.
+    async fn fetch(&self, id: &str) -> Fetched {
+        if !self.dry_run {
+            match self.journal.mail_attempts(id).await {
+                Ok(Some(a)) if a.attempts >= self.config.gmail.max_attempts => {
+                    return Fetched::Poison(a.attempts, a.last_error.unwrap_or_default());
+                }
+                Ok(Some(a)) if a.next_attempt > now_ms() => {
+                    return Fetched::Ready(Handled::Waiting);
+                }
+                Ok(_) => {}
+                Err(e) => return Fetched::Ready(Handled::Failed(format!("state database: {e}"))),
+            }
+        }
+        let raw = match self.gmail.raw(id).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(id, error = %e, "cannot fetch the mail");
+                return Fetched::Ready(Handled::Failed(format!("cannot fetch the mail: {e}")));
+            }
+        };
+        match mail::parse(&raw, &self.config.gmail.senders) {
+            Ok(n) => Fetched::Mail(Box::new(n)),
+            Err(reason) => Fetched::NotOurs(reason.to_string()),
+        }
     }
 
     /// The first two failures are retried at the next poll; after that the wait doubles from
@@ -245,40 +378,19 @@ impl Poller {
         }
     }
 
-    async fn handle(&self, id: &str, report: &mut PollReport) -> Handled {
-        if !self.dry_run {
-            match self.journal.mail_attempts(id).await {
-                Ok(Some(a)) if a.attempts >= self.config.gmail.max_attempts => {
-                    let why = a.last_error.unwrap_or_default();
-                    let text = format!(
-                        "{id}: failed {} times ([gmail] max_attempts); setting it aside. Last \
-                         failure: {why}",
-                        a.attempts
-                    );
-                    return self
-                        .file(
-                            id,
-                            "mail",
-                            Fate::SetAside,
-                            vec![NewEvent::new(Kind::Error, "mail", text)],
-                        )
-                        .await;
-                }
-                Ok(Some(a)) if a.next_attempt > now_ms() => return Handled::Waiting,
-                Ok(_) => {}
-                Err(e) => return Handled::Failed(format!("state database: {e}")),
+    async fn handle(&self, id: &str, fetched: Fetched, report: &mut PollReport) -> Handled {
+        let n = match fetched {
+            Fetched::Mail(n) => n,
+            Fetched::Ready(handled) => return handled,
+            Fetched::Poison(attempts, why) => {
+                let text = format!(
+                    "{id}: failed {attempts} times ([gmail] max_attempts); setting it aside. \
+                     Last failure: {why}"
+                );
+                let e = NewEvent::new(Kind::Error, "mail", text);
+                return self.file(id, "mail", Fate::SetAside, vec![e]).await;
             }
-        }
-        let raw = match self.gmail.raw(id).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot fetch the mail");
-                return Handled::Failed(format!("cannot fetch the mail: {e}"));
-            }
-        };
-        let n = match mail::parse(&raw, &self.config.gmail.senders) {
-            Ok(n) => n,
-            Err(reason) => {
+            Fetched::NotOurs(reason) => {
                 tracing::warn!(%reason, "not a notification the bot acts on; setting it aside");
                 let e = NewEvent::new(Kind::Aside, "mail", format!("{id}: {reason}"));
                 return self.file(id, "mail", Fate::SetAside, vec![e]).await;

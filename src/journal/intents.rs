@@ -371,19 +371,21 @@ fn claim_due(
     me: &Owner,
     limit: usize,
     now: i64,
+    pending_too: bool,
 ) -> rusqlite::Result<Vec<Intent>> {
     release_dead_owners(c, me, now)?;
     let kinds: Vec<String> = kinds.iter().map(|k| format!("'{}'", k.as_str())).collect();
     let sql = format!(
         "SELECT id FROM intents o
          WHERE o.kind IN ({})
-           AND ((o.state = 'pending' AND o.next_attempt <= ?1)
+           AND ((o.state = 'pending' AND o.next_attempt <= ?1 AND {})
                 OR (o.state = 'running' AND o.owner != ?2 AND o.lease_until < ?1))
            AND (o.order_key IS NULL OR NOT EXISTS (
                 SELECT 1 FROM intents e WHERE e.order_key = o.order_key
                 AND e.state IN ('pending', 'running') AND e.id < o.id))
          ORDER BY o.next_attempt, o.id LIMIT ?3",
-        kinds.join(", ")
+        kinds.join(", "),
+        if pending_too { "1" } else { "0" }
     );
     let ids: Vec<i64> = {
         let mut st = c.prepare_cached(&sql)?;
@@ -445,7 +447,21 @@ impl Journal {
         limit: usize,
     ) -> Result<Vec<Intent>, JournalError> {
         let (kinds, me) = (kinds.to_vec(), me.clone());
-        self.write(move |c| claim_due(c, &kinds, &me, limit, now_ms()))
+        self.write(move |c| claim_due(c, &kinds, &me, limit, now_ms(), true))
+            .await
+    }
+
+    /// Claims up to `limit` orphans of `kinds`: intents left running by an owner that is gone
+    /// (its lease expired, or its process died). Their effect may or may not have happened, so
+    /// they come back in doubt.
+    pub async fn claim_orphans(
+        &self,
+        kinds: &[IntentKind],
+        me: &Owner,
+        limit: usize,
+    ) -> Result<Vec<Intent>, JournalError> {
+        let (kinds, me) = (kinds.to_vec(), me.clone());
+        self.write(move |c| claim_due(c, &kinds, &me, limit, now_ms(), false))
             .await
     }
 
