@@ -84,3 +84,240 @@ fn backoff_doubles_with_jitter_and_is_capped() {
     }
     assert_eq!(Backoff::NONE.delay(7), Duration::ZERO);
 }
+
+/// Effectors wired to the stand-ins, over a fresh journal.
+struct Rig {
+    _dir: tempfile::TempDir,
+    s: standins::Standins,
+    fx: Effectors,
+}
+
+async fn rig() -> Rig {
+    use crate::credentials::{Credentials, Secret};
+    let s = standins::Standins::start().await;
+    s.world.jenkins_add_job(
+        "bionic-presubmit",
+        &["REF", "CHANGE_ID", "PROJECT", "LUNCH_TARGET"],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(&dir.path().join("s.db"), "test").unwrap();
+    let (ju, jp) = s.world.jenkins_credentials();
+    let (gu, gp) = s.world.gerrit_credentials();
+    let mut fx = Effectors::new(journal, Owner::this_process(Duration::from_secs(15)));
+    fx.jenkins = Some(
+        Jenkins::new(
+            &s.jenkins_url,
+            Credentials {
+                login: ju,
+                password: Secret::new(jp),
+            },
+            Duration::from_secs(5),
+        )
+        .unwrap(),
+    );
+    fx.gerrit = Some(
+        Gerrit::new(
+            &s.gerrit_url,
+            Credentials {
+                login: gu,
+                password: Secret::new(gp),
+            },
+            Duration::from_secs(5),
+        )
+        .unwrap(),
+    );
+    Rig { _dir: dir, s, fx }
+}
+
+fn trigger(key: &str, r: &str, target: Option<&str>) -> Planned {
+    let mut params: BTreeMap<String, String> = [("REF".to_string(), r.to_string())].into();
+    if let Some(t) = target {
+        params.insert("LUNCH_TARGET".into(), t.into());
+    }
+    let mut p = plan(
+        key.into(),
+        Payload {
+            effect: Effect::Trigger {
+                job: "bionic-presubmit".into(),
+                params,
+            },
+            context: "newchange".into(),
+            done: None,
+        },
+        Some("platform/bionic~1".into()),
+        Some(1),
+        "test",
+    );
+    p.build = Some(crate::journal::NewBuild {
+        kind: crate::journal::BuildKind::Presubmit,
+        change: "platform/bionic~1".into(),
+        patch_set: 1,
+        job: "bionic-presubmit".into(),
+        target: target.map(String::from),
+        once: false,
+    });
+    p
+}
+
+/// Records `p`, and claims it as an owner that then "crashed": the next claim is in doubt.
+async fn in_doubt(fx: &Effectors, p: Planned) -> Intent {
+    let key = p.intent.key.clone();
+    fx.journal.record(vec![p], vec![]).await.unwrap();
+    let gone = Owner {
+        id: "elsewhere/1/1/0".into(),
+        lease: Duration::from_millis(1),
+    };
+    fx.journal
+        .claim_keys(vec![key.clone()], &gone)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    match fx
+        .journal
+        .claim_keys(vec![key], &fx.owner)
+        .await
+        .unwrap()
+        .remove(0)
+    {
+        crate::journal::Claim::Run(i) => {
+            assert!(i.doubt);
+            i
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_trigger_in_doubt_that_jenkins_has_is_not_repeated() {
+    let r = rig().await;
+    let jenkins = r.fx.jenkins.clone().unwrap();
+    let rf = "refs/changes/01/1/1";
+    // The crashed attempt: Jenkins queued the build, its answer was lost.
+    let params: BTreeMap<String, String> = [("REF".to_string(), rf.to_string())].into();
+    let q = jenkins
+        .build_with_parameters("bionic-presubmit", &params)
+        .await
+        .unwrap();
+    let intent = in_doubt(&r.fx, trigger("t1", rf, None)).await;
+    let finish = r.fx.run(&intent).await.unwrap();
+    assert_eq!(
+        finish,
+        Finish::Done {
+            outcome: q.queue_id.unwrap().to_string()
+        }
+    );
+    assert_eq!(r.s.world.jenkins_queue().len(), 1, "triggered again");
+    // Also once the build started (the item left the queue): found among the job's builds.
+    r.s.world
+        .jenkins_run(
+            q.queue_id.unwrap(),
+            "SUCCESS",
+            "http://127.0.0.1:9/",
+            standins::Events::Completed,
+        )
+        .await
+        .ok();
+    let again = in_doubt(&r.fx, trigger("t2", rf, None)).await;
+    // t1 already accounts for that queue item, so t2 did not happen: it is triggered now.
+    let finish = r.fx.run(&again).await.unwrap();
+    assert!(matches!(finish, Finish::Done { .. }));
+    assert_eq!(r.s.world.jenkins_queue().len(), 2);
+}
+
+#[tokio::test]
+async fn a_trigger_in_doubt_for_another_target_or_ref_is_carried_out() {
+    let r = rig().await;
+    let jenkins = r.fx.jenkins.clone().unwrap();
+    let rf = "refs/changes/01/1/1";
+    let params: BTreeMap<String, String> = [
+        ("REF".to_string(), rf.to_string()),
+        ("LUNCH_TARGET".to_string(), "aosp_arm-eng".to_string()),
+    ]
+    .into();
+    jenkins
+        .build_with_parameters("bionic-presubmit", &params)
+        .await
+        .unwrap();
+    let intent = in_doubt(&r.fx, trigger("t", rf, None)).await;
+    r.fx.run(&intent).await.unwrap();
+    let intent = in_doubt(
+        &r.fx,
+        trigger("u", "refs/changes/01/1/2", Some("aosp_arm-eng")),
+    )
+    .await;
+    r.fx.run(&intent).await.unwrap();
+    assert_eq!(r.s.world.jenkins_queue().len(), 3);
+}
+
+fn review(key: &str, change: u64, text: &str) -> Planned {
+    plan(
+        key.into(),
+        Payload {
+            effect: Effect::Review {
+                change: change.to_string(),
+                revision: "1".into(),
+                review: ReviewInput::bot(Some(text.into()), [("Verified".to_string(), 1)].into()),
+            },
+            context: "gerrit".into(),
+            done: None,
+        },
+        Some(change.to_string()),
+        Some(1),
+        "test",
+    )
+}
+
+#[tokio::test]
+async fn a_review_in_doubt_that_gerrit_has_is_not_posted_again() {
+    let r = rig().await;
+    let change = r.s.world.gerrit_add_change(standins::NewChange::default());
+    let text = "bionic-presubmit #4 checkbuild SUCCESS: http://j/4/";
+    let gerrit = r.fx.gerrit.clone().unwrap();
+    // The crashed attempt reached Gerrit.
+    gerrit
+        .post_review(
+            &change.to_string(),
+            "1",
+            &ReviewInput::bot(Some(text.into()), [("Verified".to_string(), 1)].into()),
+        )
+        .await
+        .unwrap();
+    let intent = in_doubt(&r.fx, review("r1", change, text)).await;
+    let finish = r.fx.run(&intent).await.unwrap();
+    assert!(
+        matches!(&finish, Finish::Done { outcome } if outcome.starts_with("posted (found message")),
+        "{finish:?}"
+    );
+    assert_eq!(r.s.world.gerrit_reviews().len(), 1, "posted twice");
+    // Another text on the same patch set was never posted: it is posted now.
+    let other = in_doubt(
+        &r.fx,
+        review("r2", change, "bionic-presubmit #5 checkbuild FAILURE: x"),
+    )
+    .await;
+    assert_eq!(
+        r.fx.run(&other).await.unwrap(),
+        Finish::Done {
+            outcome: "posted".into()
+        }
+    );
+    assert_eq!(r.s.world.gerrit_reviews().len(), 2);
+}
+
+#[tokio::test]
+async fn a_reconcile_the_service_cannot_answer_waits_in_doubt() {
+    let r = rig().await;
+    r.s.world
+        .set_fault(standins::Service::Jenkins, standins::Fault::Down);
+    let intent = in_doubt(&r.fx, trigger("t", "refs/changes/01/1/1", None)).await;
+    match r.fx.run(&intent).await.unwrap() {
+        Finish::Retry { doubt, error, .. } => {
+            assert!(doubt);
+            assert!(error.contains("reconcile"), "{error}");
+        }
+        other => panic!("{other:?}"),
+    }
+    r.s.world
+        .set_fault(standins::Service::Jenkins, standins::Fault::None);
+    assert!(r.s.world.jenkins_queue().is_empty());
+}

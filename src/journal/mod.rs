@@ -254,3 +254,11 @@ fn make_private(path: &Path) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests;
+
+/// Runs `sql` on the file at `path` without migrating it: for tests that build a database the
+/// way an earlier release left it.
+#[doc(hidden)]
+pub fn raw_sql_for_tests(path: &Path, sql: &str) -> Result<(), JournalError> {
+    Connection::open(path)?.execute_batch(sql)?;
+    Ok(())
+}

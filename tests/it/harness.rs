@@ -92,6 +92,27 @@ impl Env {
             .expect("poller")
     }
 
+    /// Adds `line` to `[section]` of the config file (e.g. `("gmail", "max_attempts = 3")`).
+    pub fn set(&self, section: &str, line: &str) {
+        let text = std::fs::read_to_string(&self.config_path).expect("config");
+        let header = format!("[{section}]\n");
+        assert!(text.contains(&header), "no [{section}] in the config");
+        let text = text.replacen(&header, &format!("{header}{line}\n"), 1);
+        std::fs::write(&self.config_path, text).expect("config");
+    }
+
+    /// A poller built as the binary builds it, sending `token` to build-listener.
+    pub async fn poller_with_token(&self, token: &str) -> Poller {
+        bionicbb::poller::build(self.config(), Some(Secret::new(token)), false)
+            .await
+            .expect("poller")
+    }
+
+    /// The journal, as another process would open it.
+    pub fn journal(&self) -> Journal {
+        Journal::open(&self.config().state.path, "test").expect("journal")
+    }
+
     pub async fn poll_once(&self) -> PollReport {
         self.poller(false).await.poll_once().await.expect("poll")
     }

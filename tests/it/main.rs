@@ -2,5 +2,6 @@
 
 mod build_listener;
 mod crash;
+mod exactly_once;
 mod gmail_listener;
 mod harness;
