@@ -54,6 +54,15 @@ pub fn event(e: &NewEvent) {
     line(e.kind, &e.context, &e.text);
 }
 
+/// Records an event that goes with no intent, then prints it. If the journal cannot take it,
+/// the line is still printed (the operator must see it) and the failure logged.
+pub async fn emit(journal: &crate::journal::Journal, e: NewEvent) {
+    if let Err(err) = journal.append_events(vec![e.clone()]).await {
+        tracing::warn!(error = %err, "cannot record an event");
+    }
+    event(&e);
+}
+
 /// Escapes control characters (`\n` as `\\n`, others as `\\u{..}`) so that nothing from the
 /// wire can start a new line or move the cursor.
 pub fn escape(s: &str) -> String {

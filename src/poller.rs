@@ -100,8 +100,9 @@ impl Drop for Poller {
 enum Handled {
     /// Filed: trashed or set aside.
     Filed { trashed: bool },
-    /// Left for a later poll because something failed (counted towards `max_attempts`).
-    Failed(String),
+    /// Left for a later poll because something failed (counted towards `max_attempts`), with
+    /// the intents it waits on.
+    Failed(String, Vec<String>),
     /// Left without a failure: another instance holds one of its effects, or it is not due.
     Waiting,
 }
@@ -203,13 +204,13 @@ impl Poller {
                     let _ = stop_tx.send(true);
                     let limit = self.config.gmail.shutdown_timeout;
                     match tokio::time::timeout(limit, &mut poll).await {
-                        Ok(r) => log_poll(r),
+                        Ok(r) => log_poll(&self.journal, r).await,
                         Err(_) => tracing::warn!("shutdown timeout: giving back the mail in hand"),
                     }
                     break;
                 }
             };
-            log_poll(result);
+            log_poll(&self.journal, result).await;
         }
         match self.journal.abandon(&self.effectors.owner).await {
             Ok(0) => {}
@@ -268,10 +269,10 @@ impl Poller {
                     Handled::Filed { trashed: true } => report.trashed += 1,
                     Handled::Filed { trashed: false } => report.set_aside += 1,
                     Handled::Waiting => report.left += 1,
-                    Handled::Failed(error) => {
+                    Handled::Failed(error, keys) => {
                         report.left += 1;
                         if !self.dry_run {
-                            self.count_failure(&id, &error).await;
+                            self.count_failure(&id, &error, &keys).await;
                         }
                     }
                 }
@@ -333,14 +334,22 @@ impl Poller {
                     return Fetched::Ready(Handled::Waiting);
                 }
                 Ok(_) => {}
-                Err(e) => return Fetched::Ready(Handled::Failed(format!("state database: {e}"))),
+                Err(e) => {
+                    return Fetched::Ready(Handled::Failed(
+                        format!("state database: {e}"),
+                        Vec::new(),
+                    ));
+                }
             }
         }
         let raw = match self.gmail.raw(id).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(id, error = %e, "cannot fetch the mail");
-                return Fetched::Ready(Handled::Failed(format!("cannot fetch the mail: {e}")));
+                return Fetched::Ready(Handled::Failed(
+                    format!("cannot fetch the mail: {e}"),
+                    Vec::new(),
+                ));
             }
         };
         match mail::parse(&raw, &self.config.gmail.senders) {
@@ -364,7 +373,7 @@ impl Poller {
             .min(Duration::from_secs(3600))
     }
 
-    async fn count_failure(&self, id: &str, error: &str) {
+    async fn count_failure(&self, id: &str, error: &str, keys: &[String]) {
         let attempts = match self.journal.mail_attempts(id).await {
             Ok(a) => a.map_or(0, |a| a.attempts) + 1,
             Err(e) => {
@@ -373,7 +382,7 @@ impl Poller {
             }
         };
         let wait = i64::try_from(self.mail_backoff(attempts).as_millis()).unwrap_or(i64::MAX);
-        if let Err(e) = self.journal.mail_failed(id, error, wait).await {
+        if let Err(e) = self.journal.mail_failed(id, error, wait, keys).await {
             tracing::error!(error = %e, "cannot count the mail's failure");
         }
     }
@@ -383,6 +392,10 @@ impl Poller {
             Fetched::Mail(n) => n,
             Fetched::Ready(handled) => return handled,
             Fetched::Poison(attempts, why) => {
+                let gave_up = format!("its mail {id} was set aside after {attempts} failures");
+                if let Err(e) = self.journal.abandon_mail(id, &gave_up).await {
+                    return Handled::Failed(format!("state database: {e}"), Vec::new());
+                }
                 let text = format!(
                     "{id}: failed {attempts} times ([gmail] max_attempts); setting it aside. \
                      Last failure: {why}"
@@ -405,7 +418,7 @@ impl Poller {
             match self.facts(&n, &ctx).await {
                 Ok(f) => Some(f),
                 Err(Ok((fate, event))) => return self.file(id, &ctx, fate, vec![event]).await,
-                Err(Err(error)) => return Handled::Failed(error),
+                Err(Err(error)) => return Handled::Failed(error, Vec::new()),
             }
         } else {
             None
@@ -419,7 +432,7 @@ impl Poller {
                 Ok(b) => b,
                 Err(e) => {
                     console::line(Kind::Error, &ctx, &format!("state database: {e}"));
-                    return Handled::Failed(format!("state database: {e}"));
+                    return Handled::Failed(format!("state database: {e}"), Vec::new());
                 }
             },
             None => Vec::new(),
@@ -470,7 +483,7 @@ impl Poller {
             .collect();
         let recorded = match self.journal.record(planned, events.clone()).await {
             Ok(r) => r,
-            Err(e) => return Handled::Failed(format!("state database: {e}")),
+            Err(e) => return Handled::Failed(format!("state database: {e}"), Vec::new()),
         };
         events.iter().for_each(console::event);
         // Automatic builds already made (by another mail or instance): a SKIP line each.
@@ -505,7 +518,7 @@ impl Poller {
             .await
         {
             Ok(c) => c,
-            Err(e) => return Handled::Failed(format!("state database: {e}")),
+            Err(e) => return Handled::Failed(format!("state database: {e}"), Vec::new()),
         };
         for (claim, (_, kind)) in claims.into_iter().zip(&run_keys) {
             match claim {
@@ -521,7 +534,9 @@ impl Poller {
             }
         }
         match (failure, waiting) {
-            (Some(error), _) => Handled::Failed(error),
+            (Some(error), _) => {
+                Handled::Failed(error, run_keys.into_iter().map(|(k, _)| k).collect())
+            }
             (None, true) => Handled::Waiting,
             (None, false) => self.file(id, ctx, Fate::Trash, Vec::new()).await,
         }
@@ -557,7 +572,7 @@ impl Poller {
             format!("mail {id}"),
         );
         if let Err(e) = self.journal.record(vec![planned], events.clone()).await {
-            return Handled::Failed(format!("state database: {e}"));
+            return Handled::Failed(format!("state database: {e}"), Vec::new());
         }
         events.iter().for_each(console::event);
         let claims = match self
@@ -566,7 +581,7 @@ impl Poller {
             .await
         {
             Ok(c) => c,
-            Err(e) => return Handled::Failed(format!("state database: {e}")),
+            Err(e) => return Handled::Failed(format!("state database: {e}"), Vec::new()),
         };
         match claims.into_iter().next() {
             Some(Claim::Run(intent)) => match self.effectors.run(&intent).await {
@@ -578,9 +593,9 @@ impl Poller {
                 }
                 Ok(Finish::Retry { error, .. } | Finish::Failed { error }) => {
                     tracing::warn!(error = %error, "cannot file the mail; it stays for the next poll");
-                    Handled::Failed(error)
+                    Handled::Failed(error, Vec::new())
                 }
-                Err(e) => Handled::Failed(format!("state database: {e}")),
+                Err(e) => Handled::Failed(format!("state database: {e}"), Vec::new()),
             },
             _ => Handled::Waiting,
         }
@@ -623,19 +638,21 @@ impl Poller {
                 NewEvent::new(Kind::Error, ctx, format!("{locator}: {e}")),
             ))),
             Err(e) => {
-                console::line(Kind::Error, ctx, &format!("{locator}: {e}; will retry"));
+                let line = NewEvent::new(Kind::Error, ctx, format!("{locator}: {e}; will retry"))
+                    .change(locator.plain_id(), Some(n.patch_set.0));
+                console::emit(&self.journal, line).await;
                 Err(Err(e.to_string()))
             }
         }
     }
 }
 
-fn log_poll(result: Result<PollReport, PollError>) {
+async fn log_poll(journal: &Journal, result: Result<PollReport, PollError>) {
     match result {
         Ok(r) => tracing::info!(?r, "poll finished"),
         Err(e) => {
-            console::line(Kind::Error, "poll", &e.to_string());
             tracing::error!(error = %e, "poll failed; retrying at the next interval");
+            console::emit(journal, NewEvent::new(Kind::Error, "poll", e.to_string())).await;
         }
     }
 }

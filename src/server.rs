@@ -261,10 +261,15 @@ async fn notification(
     async move {
         authorize(&app, &headers, &uri)?;
         let body = body_bytes(&app, body)?;
-        let event = JenkinsEvent::parse(&body).inspect_err(|e| {
-            tracing::warn!(error = %e, "bad callback");
-            console::line(Kind::Error, "callback", &format!("bad request: {e}"));
-        })?;
+        let event = match JenkinsEvent::parse(&body) {
+            Ok(event) => event,
+            Err(e) => {
+                tracing::warn!(error = %e, "bad callback");
+                let line = NewEvent::new(Kind::Error, "callback", format!("bad request: {e}"));
+                console::emit(&app.journal, line).await;
+                return Err(e.into());
+            }
+        };
         let span = tracing::Span::current();
         span.record("job", event.name.as_str());
         span.record("number", event.build.number);
@@ -295,11 +300,17 @@ async fn handle_event(app: &AppState, event: &JenkinsEvent) -> Result<Response, 
             }),
         _ => None,
     };
-    let decision = decide(event, &app.config, triggered.as_ref()).inspect_err(|e| {
-        tracing::warn!(error = %e, "callback rejected");
-        let build = format!("{} #{} {}", event.name, b.number, b.phase);
-        console::line(Kind::Error, "callback", &format!("{build}: {e}"));
-    })?;
+    let decision = match decide(event, &app.config, triggered.as_ref()) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(error = %e, "callback rejected");
+            let build = format!("{} #{} {}", event.name, b.number, b.phase);
+            let line = NewEvent::new(Kind::Error, "callback", format!("{build}: {e}"))
+                .build(&event.name, Some(b.number));
+            console::emit(&app.journal, line).await;
+            return Err(e.into());
+        }
+    };
     let events: Vec<NewEvent> = decision_line(event, &decision)
         .map(|(kind, context, text)| {
             NewEvent::new(kind, context, text).build(&event.name, Some(b.number))

@@ -39,28 +39,68 @@ impl Journal {
         .await
     }
 
-    /// Counts one failed attempt; the mail is not tried again for `wait_ms`. Returns the count.
+    /// Counts one failed attempt; the mail is not tried again for `wait_ms`; `keys` are the
+    /// intents it waits on. Returns the count.
     pub async fn mail_failed(
         &self,
         gmail_id: &str,
         error: &str,
         wait_ms: i64,
+        keys: &[String],
     ) -> Result<u32, JournalError> {
         let (id, error) = (gmail_id.to_string(), error.to_string());
+        let keys = serde_json::to_string(keys).unwrap_or_else(|_| "[]".into());
         self.write(move |c| {
             let now = now_ms();
             c.execute(
-                "INSERT INTO mails (gmail_id, attempts, last_error, next_attempt, first_seen, updated)
-                 VALUES (?1, 1, ?2, ?3, ?4, ?4)
+                "INSERT INTO mails (gmail_id, attempts, last_error, next_attempt, intent_keys,
+                                    first_seen, updated)
+                 VALUES (?1, 1, ?2, ?3, ?5, ?4, ?4)
                  ON CONFLICT (gmail_id) DO UPDATE SET attempts = attempts + 1, last_error = ?2,
-                    next_attempt = ?3, updated = ?4",
-                params![id, error, now.saturating_add(wait_ms), now],
+                    next_attempt = ?3, intent_keys = ?5, updated = ?4",
+                params![id, error, now.saturating_add(wait_ms), now, keys],
             )?;
             c.query_row(
                 "SELECT attempts FROM mails WHERE gmail_id = ?1",
                 params![id],
                 |r| r.get(0),
             )
+        })
+        .await
+    }
+
+    /// Gives up on a poison mail's unfinished intents: they fail with `why` (a trigger's build
+    /// no longer counts as built). Returns how many.
+    pub async fn abandon_mail(&self, gmail_id: &str, why: &str) -> Result<usize, JournalError> {
+        let (id, why) = (gmail_id.to_string(), why.to_string());
+        self.write(move |c| {
+            let keys: Option<String> = c
+                .query_row(
+                    "SELECT intent_keys FROM mails WHERE gmail_id = ?1",
+                    params![id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let keys: Vec<String> = keys
+                .and_then(|k| serde_json::from_str(&k).ok())
+                .unwrap_or_default();
+            let now = now_ms();
+            let mut n = 0;
+            for key in keys {
+                n += c.execute(
+                    "UPDATE intents SET state = 'failed', last_error = ?2, owner = NULL,
+                            lease_until = NULL, updated = ?3
+                     WHERE key = ?1 AND state = 'pending'",
+                    params![key, why, now],
+                )?;
+                c.execute(
+                    "UPDATE builds SET status = 'not_triggered'
+                     WHERE intent_key = ?1 AND queue_id IS NULL
+                       AND (SELECT state FROM intents WHERE key = ?1) = 'failed'",
+                    params![key],
+                )?;
+            }
+            Ok(n)
         })
         .await
     }

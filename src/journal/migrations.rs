@@ -135,6 +135,7 @@ CREATE TABLE mails (
     attempts INTEGER NOT NULL DEFAULT 0,
     last_error TEXT,
     next_attempt INTEGER NOT NULL DEFAULT 0,
+    intent_keys TEXT NOT NULL DEFAULT '[]',
     first_seen INTEGER NOT NULL,
     updated INTEGER NOT NULL
 );

@@ -579,11 +579,30 @@ async fn events_are_numbered_in_order_and_old_rows_are_pruned() {
 async fn mail_failures_are_counted_and_forgotten() {
     let (_dir, j) = journal();
     assert_eq!(j.mail_attempts("m").await.unwrap(), None);
-    assert_eq!(j.mail_failed("m", "Gerrit down", 0).await.unwrap(), 1);
-    assert_eq!(j.mail_failed("m", "Jenkins down", 5000).await.unwrap(), 2);
+    assert_eq!(j.mail_failed("m", "Gerrit down", 0, &[]).await.unwrap(), 1);
+    j.record(
+        vec![Planned::new(intent(
+            "mail:x#0",
+            IntentKind::DropRequest,
+            None,
+        ))],
+        vec![],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        j.mail_failed("m", "Jenkins down", 5000, &["mail:x#0".to_string()])
+            .await
+            .unwrap(),
+        2
+    );
     let a = j.mail_attempts("m").await.unwrap().unwrap();
     assert_eq!(a.last_error.as_deref(), Some("Jenkins down"));
     assert!(a.next_attempt > now_ms());
+    assert_eq!(j.abandon_mail("m", "set aside").await.unwrap(), 1);
+    let i = j.intent("mail:x#0").await.unwrap().unwrap();
+    assert_eq!(i.state, IntentState::Failed);
+    assert_eq!(i.last_error.as_deref(), Some("set aside"));
     j.mail_finished("m").await.unwrap();
     assert_eq!(j.mail_attempts("m").await.unwrap(), None);
 }

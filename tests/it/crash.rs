@@ -29,7 +29,7 @@ async fn sigkill_at_random_moments_loses_nothing_and_doubles_nothing() {
     let mut rng = fastrand::Rng::with_seed(seed);
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
-    let env = Env::with(Setup {
+    let mut env = Env::with(Setup {
         build_listener_url: url.clone(),
         ..Setup::default()
     })
@@ -206,6 +206,10 @@ async fn sigkill_at_random_moments_loses_nothing_and_doubles_nothing() {
         (lost, unbuilt, doubled_builds, votes_lost, doubled_reviews),
         (0, 0, 0, 0, 0)
     );
+    // What the harness's final check is told to expect: exactly what was counted above.
+    env.expect_builds(CHANGES as usize);
+    env.expect_reviews(world.gerrit_reviews().len());
+    env.expect_all_trashed();
     assert!(kills_mid_work >= KILLS_EACH, "the kills missed the work");
     assert_eq!(
         revived,

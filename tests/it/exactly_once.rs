@@ -46,7 +46,7 @@ async fn two_gmail_listeners_on_one_database_build_each_change_once() {
             break;
         }
     }
-    assert!(env.world.gmail_messages().iter().all(|m| m.trashed));
+    env.expect_all_trashed();
     let builds = env.expect_builds(40);
     let mut per_ref: BTreeMap<String, u32> = BTreeMap::new();
     for b in &builds {
@@ -121,7 +121,7 @@ async fn callbacks_flooding_while_gmail_listener_writes_are_all_accepted() {
     assert!(items.iter().all(|i| i.state == "done"), "{items:#?}");
     env.expect_reviews(800);
     env.expect_builds(100);
-    assert!(env.world.gmail_messages().iter().all(|m| m.trashed));
+    env.expect_all_trashed();
     l.stop().await;
     env.finish();
 }
@@ -166,6 +166,7 @@ async fn a_database_from_the_first_release_keeps_its_memory_and_its_waiting_revi
     env.deliver(&MailSpec::new("newchange", built, 1).render());
     env.poll_once().await;
     env.expect_builds(0);
+    env.expect_all_trashed();
     let l = start_listener(env.config(), None).await;
     l.settle().await;
     let reviews = env.expect_reviews(1);
@@ -243,12 +244,20 @@ async fn a_refused_drop_rejection_keeps_the_mail_and_counts_it() {
         "{events:#?}"
     );
     assert!(l.items().await.is_empty(), "build-listener queued a drop");
+    // The drop request was given up with its mail.
+    let given_up = env.journal().intents().await.expect("intents");
+    let drops: Vec<_> = given_up
+        .iter()
+        .filter(|i| i.kind == IntentKind::DropRequest)
+        .collect();
+    assert_eq!(drops.len(), 1, "{given_up:#?}");
+    assert_eq!(drops[0].state, IntentState::Failed);
     l.stop().await;
 }
 
 #[tokio::test]
 async fn a_review_past_give_up_after_fails_and_no_longer_holds_back_its_change() {
-    let env = Env::new().await;
+    let mut env = Env::new().await;
     env.set("build_listener", "give_up_after = \"1s\"");
     let n = env.change(40_301, &change_id_for(40_301));
     let l = start_listener(env.config(), None).await;
@@ -280,8 +289,7 @@ async fn a_review_past_give_up_after_fails_and_no_longer_holds_back_its_change()
     env.world.set_fault(Service::Gerrit, Fault::None);
     assert_eq!(l.post("/", callback(2, "SUCCESS")).await.0, 202);
     l.settle().await;
-    let reviews = env.world.gerrit_reviews();
-    assert_eq!(reviews.len(), 1, "{reviews:#?}");
+    let reviews = env.expect_reviews(1);
     assert_eq!(reviews[0].labels["Verified"], 1);
     let events = l.journal.events_after(0, 100).await.expect("events");
     assert!(

@@ -42,6 +42,7 @@ async fn the_build_memory_survives_a_restart() {
     env.deliver(&MailSpec::new("newchange", n, 1).render());
     env.poller(false).await.poll_once().await.expect("poll");
     env.expect_builds(0);
+    env.expect_all_trashed();
     env.finish();
 }
 
@@ -75,6 +76,7 @@ async fn retry_always_builds_again_and_targets_set_lunch_target() {
         .expect("db");
     assert_eq!(t.len(), 1);
     assert_eq!(t[0].change, format!("platform/bionic~{n}"));
+    env.expect_all_trashed();
     env.finish();
 }
 
@@ -217,6 +219,7 @@ async fn an_unknown_command_gets_one_reply() {
     env.deliver(&mail.render());
     env.poll_once().await;
     env.expect_reviews(0);
+    env.expect_all_trashed();
     env.finish();
 }
 
@@ -234,6 +237,7 @@ async fn quoted_indented_and_mid_line_commands_never_run() {
         .render(),
     );
     env.poll_once().await;
+    env.expect_all_trashed();
     env.finish();
 }
 
@@ -266,6 +270,9 @@ async fn labelled_mail_over_several_pages_is_all_handled_and_unlabelled_mail_unt
     }
     let report = env.poll_once().await;
     assert_eq!((report.seen, report.trashed), (520, 520), "{report:?}");
+    for id in &labelled {
+        env.expect_trashed(id);
+    }
     for id in &other {
         let m = env.world.gmail_message(id).expect("message");
         assert!(
@@ -308,6 +315,7 @@ async fn an_expired_token_is_refreshed_silently() {
     env.deliver(&MailSpec::new("newchange", n, 1).render());
     env.poll_once().await;
     env.expect_builds(1);
+    env.expect_all_trashed();
     env.finish();
 }
 
@@ -325,6 +333,7 @@ async fn gmail_server_errors_are_retried_within_the_poll() {
     );
     env.poll_once().await;
     env.expect_builds(1);
+    env.expect_all_trashed();
     env.finish();
 }
 
@@ -334,7 +343,7 @@ async fn a_persons_verified_plus_one_asks_build_listener_to_drop_the_rejection()
         .await
         .expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let env = Env::with(Setup {
+    let mut env = Env::with(Setup {
         build_listener_url: url,
         ..Setup::default()
     })
@@ -366,16 +375,21 @@ async fn a_persons_verified_plus_one_asks_build_listener_to_drop_the_rejection()
         "bot -1 not dropped: {:?}",
         env.world.gerrit_votes(n, 1, "Verified")
     );
+    let dropped = env.expect_reviews(1);
+    assert_eq!(dropped[0].labels.get("Verified"), Some(&0));
+    env.expect_all_trashed();
     server.stop().await;
 }
 
 #[tokio::test]
 async fn build_listener_down_leaves_the_verified_mail() {
-    let env = Env::new().await; // build_listener url is a closed port
+    let mut env = Env::new().await; // build_listener url is a closed port
     let n = env.change(9600, &change_id_for(9600));
     let id = env.deliver(&MailSpec::comment(n, 1, "Verified+1", "").render());
     assert_eq!(env.poll_once().await.left, 1);
     env.expect_left(&id);
+    // The drop request waits for the mail's next attempt.
+    env.expect_pending_intents(1);
     env.finish();
 }
 
@@ -467,6 +481,7 @@ async fn authorize_stores_the_token_from_the_pasted_redirect_url() {
     env.deliver(&MailSpec::new("newchange", n, 1).render());
     env.poll_once().await;
     env.expect_builds(1);
+    env.expect_all_trashed();
     env.finish();
 }
 
@@ -580,6 +595,7 @@ async fn a_target_build_does_not_stand_in_for_the_presubmit_build() {
     env.deliver(&MailSpec::new("newchange", n, 1).render());
     env.poll_once().await;
     assert_eq!(env.expect_builds(1)[0].params["LUNCH_TARGET"], "");
+    env.expect_all_trashed();
     env.finish();
 }
 
@@ -621,5 +637,6 @@ async fn the_daemon_polls_every_interval_and_stops_on_sigterm() {
         .expect("wait");
     assert!(status.success(), "{status:?}");
     env.expect_builds(1);
+    env.expect_all_trashed();
     env.finish();
 }

@@ -14,12 +14,12 @@ use bionicbb::credentials::{self, Secret};
 use bionicbb::effects::{self, Backoff, Effect, Payload};
 use bionicbb::gerrit::Gerrit;
 use bionicbb::journal::{
-    BuildKind, BuildUpdate, Finish, IntentKind, IntentState, Journal, NewBuild, NewIntent, Planned,
+    BuildKind, BuildUpdate, Finish, IntentKind, IntentState, Journal, NewBuild,
 };
 use bionicbb::poller::{PollReport, Poller};
 use bionicbb::server::{self, AppState};
 use serde_json::Value;
-use standins::{QueuedBuild, ReceivedReview, Standins, World};
+use standins::{GmailMessageView, QueuedBuild, ReceivedReview, Standins, World};
 use tokio::time::Instant;
 
 /// How long any bounded wait in the scenarios may take.
@@ -37,6 +37,11 @@ pub struct Env {
     /// Builds and reviews already checked by an `expect_*`.
     builds_seen: usize,
     reviews_seen: usize,
+    /// Mails an `expect_*` looked at (their moves are expected).
+    mails_seen: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// Intents a scenario leaves unfinished on purpose.
+    pending_allowed: usize,
+    finished: bool,
 }
 
 /// Settings a scenario may change before the config file is written.
@@ -78,6 +83,9 @@ impl Env {
             config_path,
             builds_seen: 0,
             reviews_seen: 0,
+            mails_seen: Default::default(),
+            pending_allowed: 0,
+            finished: false,
         }
     }
 
@@ -171,12 +179,33 @@ impl Env {
         new
     }
 
+    fn saw(&self, id: &str) {
+        self.mails_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_string());
+    }
+
+    /// Declares that the scenario leaves `n` intents unfinished on purpose.
+    pub fn expect_pending_intents(&mut self, n: usize) {
+        self.pending_allowed = n;
+    }
+
     pub fn expect_trashed(&self, id: &str) {
+        self.saw(id);
         let m = self.world.gmail_message(id).expect("message");
         assert!(m.trashed, "{id} not trashed: {m:?}");
     }
 
+    /// Every mail in the mailbox was trashed: none left, none set aside.
+    pub fn expect_all_trashed(&self) {
+        for m in self.world.gmail_messages() {
+            self.expect_trashed(&m.id);
+        }
+    }
+
     pub fn expect_left(&self, id: &str) {
+        self.saw(id);
         let m = self.world.gmail_message(id).expect("message");
         assert!(
             !m.trashed && m.label_names.iter().any(|l| l == "gerrit"),
@@ -185,6 +214,7 @@ impl Env {
     }
 
     pub fn expect_set_aside(&self, id: &str) {
+        self.saw(id);
         let m = self.world.gmail_message(id).expect("message");
         assert!(!m.trashed, "{id} trashed: {m:?}");
         assert!(
@@ -197,11 +227,74 @@ impl Env {
         );
     }
 
-    /// Fails on any build or review no expectation looked at.
+    /// Fails on any build, review or mail move no expectation looked at, and on any intent
+    /// left pending or running. Runs by itself when the scenario's `Env` is dropped (unless
+    /// the scenario already failed); calling it only makes the point explicit.
     pub fn finish(mut self) {
+        self.check();
+    }
+
+    fn check(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
         self.expect_builds(0);
         self.expect_reviews(0);
+        let seen = self
+            .mails_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let moved: Vec<GmailMessageView> = self
+            .world
+            .gmail_messages()
+            .into_iter()
+            .filter(|m| !seen.contains(&m.id))
+            .filter(|m| m.trashed || m.label_names.iter().any(|l| l == "gerrit-ignored"))
+            .collect();
+        assert!(
+            moved.is_empty(),
+            "mails moved that no expectation looked at: {moved:#?}"
+        );
+        let path = self.config().state.path;
+        if path.exists() {
+            let pending = std::thread::spawn(move || unfinished_intents(&path))
+                .join()
+                .expect("journal reader");
+            assert!(
+                pending.len() <= self.pending_allowed,
+                "intents left unfinished: {pending:#?}"
+            );
+        }
     }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.check();
+        }
+    }
+}
+
+/// The intents of a journal file not yet done or failed (read on a thread of its own, so
+/// that it can run from `Drop` inside a test's runtime).
+fn unfinished_intents(path: &std::path::Path) -> Vec<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let j = Journal::open(path, "test").expect("journal");
+        j.intents()
+            .await
+            .expect("intents")
+            .into_iter()
+            .filter(|i| matches!(i.state, IntentState::Pending | IntentState::Running))
+            .map(|i| format!("{} {:?} {:?}", i.key, i.state, i.last_error))
+            .collect()
+    })
 }
 
 /// Waits up to `limit` for `cond`, checking every 20 ms.
@@ -559,9 +652,6 @@ pub async fn record_clean(
         .await
         .expect("complete");
 }
-
-#[allow(unused_imports)]
-use {IntentState as _, NewIntent as _, Planned as _};
 
 /// One real binary, restartable, its stdout and stderr appended to a log file.
 pub struct Binary {
