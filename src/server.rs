@@ -9,8 +9,6 @@
 //! Bad input is a 4xx with a one-line JSON body `{"error":"..."}` naming the problem; the
 //! handlers read the body as bytes and parse it themselves to control those messages.
 
-mod callback;
-
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
@@ -29,10 +27,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tracing::{Instrument, field};
 
-pub use callback::{
-    BodyError, BuildEvent, BuildStatus, Decision, FAILURE_HINT, Item, JenkinsEvent, Phase,
-    Rejection, Triggered, build_link, clean_review, decide, decision_line, presubmit_review,
-};
+use crate::jenkins::notification::{self, BodyError, JenkinsEvent};
+use crate::policy::callback::{Decision, Item, Rejection, Triggered, decide, decision_line};
 
 use crate::config::Config;
 use crate::console::{self, Kind};
@@ -493,17 +489,17 @@ async fn drop_rejection(
 }
 
 fn parse_drop_request(body: &[u8]) -> Result<(String, u32), BodyError> {
-    let obj = callback::parse_object(body)?;
-    let change = callback::required(
-        callback::get(&obj, "changeid", "changeid", "a non-empty string", |v| {
+    let obj = notification::parse_object(body)?;
+    let change = notification::required(
+        notification::get(&obj, "changeid", "changeid", "a non-empty string", |v| {
             v.as_str()
                 .map(str::trim)
                 .filter(|s| !s.is_empty() && !s.contains(char::is_whitespace))
         }),
         "changeid",
     )?;
-    let patch_set = callback::required(
-        callback::get(&obj, "patchset", "patchset", "a positive integer", |v| {
+    let patch_set = notification::required(
+        notification::get(&obj, "patchset", "patchset", "a positive integer", |v| {
             v.as_u64()
                 .filter(|&n| n > 0)
                 .and_then(|n| u32::try_from(n).ok())

@@ -13,6 +13,7 @@ use crate::gerrit::ChangeFacts;
 use crate::mail::{MessageType, Notification};
 use crate::types::{PatchSet, Project};
 
+pub mod callback;
 mod plan;
 
 pub use plan::{MailPlan, plan_mail};

@@ -1,4 +1,5 @@
 use super::*;
+use crate::jenkins::notification::*;
 
 const EXAMPLE: &str = include_str!("../../config.example.toml");
 
