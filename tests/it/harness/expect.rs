@@ -3,13 +3,20 @@
 use bionicbb::journal::{IntentState, Journal};
 use standins::{GmailMessageView, QueuedBuild, ReceivedReview};
 
-use super::Env;
+use super::{Env, WAIT, eventually};
 
 impl Env {
-    /// The builds queued since the last expectation; asserts how many.
+    /// The builds queued since the last expectation, leaving out those the scenario queued
+    /// itself ([`Env::queue`]); asserts how many.
     pub fn expect_builds(&mut self, n: usize) -> Vec<QueuedBuild> {
         let q = self.world.jenkins_queue();
-        let new: Vec<QueuedBuild> = q[self.builds_seen.min(q.len())..].to_vec();
+        let own = self.own_builds.lock().unwrap_or_else(|p| p.into_inner());
+        let new: Vec<QueuedBuild> = q[self.builds_seen.min(q.len())..]
+            .iter()
+            .filter(|b| !own.contains(&b.queue_id))
+            .cloned()
+            .collect();
+        drop(own);
         assert_eq!(
             new.len(),
             n,
@@ -30,6 +37,15 @@ impl Env {
         );
         self.reviews_seen = r.len();
         new
+    }
+
+    /// Waits (boundedly) until Gerrit accepted `n` reviews since the last expectation, then
+    /// expects exactly them.
+    pub async fn await_reviews(&mut self, n: usize) -> Vec<ReceivedReview> {
+        let want = self.reviews_seen + n;
+        let world = self.world.clone();
+        eventually(WAIT, || world.gerrit_reviews().len() >= want).await;
+        self.expect_reviews(n)
     }
 
     fn saw(&self, id: &str) {

@@ -1,8 +1,10 @@
 //! The scenario harness: the stand-ins, a config file pointing at them, and domain verbs.
 //!
-//! A test reads like a scenario: `deliver` mails, `poll_once`, let Jenkins `run` builds, then
-//! `expect_*` what Jenkins queued, what Gerrit received and where each mail ended. `finish()`
-//! fails on any build or review the test did not expect.
+//! A test reads like a scenario: `deliver` mails, `poll_once`, queue and `run_build` Jenkins
+//! builds against a `start_listener`ed build-listener, then `expect_*` what Jenkins queued,
+//! what Gerrit received and where each mail ended. When the `Env` is dropped the harness runs
+//! the final check ([`Env::finish`]): any build, review, mail move or unfinished intent the
+//! scenario did not expect fails it.
 //!
 //! - `mod.rs`: the `Env`, its `Setup`, and the verbs that act on the stand-ins;
 //! - `expect.rs`: the `expect_*` assertions and the final check;
@@ -27,13 +29,16 @@ use bionicbb::config::Config;
 use bionicbb::credentials::Secret;
 use bionicbb::journal::Journal;
 use bionicbb::poller::{PollReport, Poller};
-use standins::{Standins, World};
+use standins::{Events, Standins, World};
 
 /// How long any bounded wait in the scenarios may take.
 pub const WAIT: Duration = Duration::from_secs(10);
 
 pub const SENDER: &str = "noreply-gerritcodereview-CtTy0igsBrnvL7dKoWEIEg@google.com";
 pub const PROJECT: &str = "platform/bionic";
+/// The jobs the operator config names: `[presubmit] default_job` and `clean_job`.
+pub const PRESUBMIT: &str = "bionic-presubmit";
+pub const CLEAN: &str = "clean-bionic-presubmit";
 
 /// A running set of stand-ins plus the files a real operator would write.
 pub struct Env {
@@ -41,9 +46,13 @@ pub struct Env {
     pub world: World,
     pub dir: tempfile::TempDir,
     pub config_path: PathBuf,
+    /// The shared secret of `[build_listener]` (`BIONICBB_LISTENER_TOKEN`), if any.
+    token: Option<String>,
     /// Builds and reviews already checked by an `expect_*`.
     builds_seen: usize,
     reviews_seen: usize,
+    /// Queue ids of the builds the scenario queued itself (never "unexpected").
+    own_builds: std::sync::Mutex<std::collections::BTreeSet<u64>>,
     /// Mails an `expect_*` looked at (their moves are expected).
     mails_seen: std::sync::Mutex<std::collections::BTreeSet<String>>,
     /// Intents a scenario leaves unfinished on purpose.
@@ -53,10 +62,13 @@ pub struct Env {
 
 /// Settings a scenario may change before the config file is written.
 pub struct Setup {
-    /// `[build_listener] url`; defaults to a closed port.
+    /// `[build_listener] url` (its `bind` follows when it is an address); defaults to a
+    /// closed port.
     pub build_listener_url: String,
     /// Store an expired access token, so the first Gmail call must refresh it.
     pub token_expired: bool,
+    /// The shared secret build-listener requires and gmail-listener sends.
+    pub token: Option<String>,
 }
 
 impl Default for Setup {
@@ -64,6 +76,7 @@ impl Default for Setup {
         Setup {
             build_listener_url: "http://127.0.0.1:9".into(),
             token_expired: false,
+            token: None,
         }
     }
 }
@@ -88,32 +101,54 @@ impl Env {
             world,
             dir,
             config_path,
+            token: setup.token,
             builds_seen: 0,
             reviews_seen: 0,
+            own_builds: Default::default(),
             mails_seen: Default::default(),
             pending_allowed: 0,
             finished: false,
         }
     }
 
+    // ---- configuration ------------------------------------------------------------------
+
     pub fn config(&self) -> Config {
         Config::load(&self.config_path).expect("config")
     }
 
-    /// A poller built exactly as the binary builds it.
-    pub async fn poller(&self, dry_run: bool) -> Poller {
-        bionicbb::poller::build(self.config(), None, dry_run)
-            .await
-            .expect("poller")
+    fn token(&self) -> Option<Secret> {
+        self.token.clone().map(Secret::new)
     }
 
-    /// Adds `line` to `[section]` of the config file (e.g. `("gmail", "max_attempts = 3")`).
+    /// Sets `line` (`key = value`) in `[section]` of the config file (e.g.
+    /// `("gmail", "max_attempts = 3")`), replacing the key's line if the section has one.
     pub fn set(&self, section: &str, line: &str) {
         let text = std::fs::read_to_string(&self.config_path).expect("config");
-        let header = format!("[{section}]\n");
-        assert!(text.contains(&header), "no [{section}] in the config");
-        let text = text.replacen(&header, &format!("{header}{line}\n"), 1);
-        std::fs::write(&self.config_path, text).expect("config");
+        std::fs::write(&self.config_path, set_in(&text, section, line)).expect("config");
+    }
+
+    /// Writes a copy of the config file named `name`, beside it, with `line` set in
+    /// `[section]`; the scenario's own config stays as it is. For a binary that must refuse it.
+    pub fn config_variant(&self, name: &str, section: &str, line: &str) -> PathBuf {
+        let text = std::fs::read_to_string(&self.config_path).expect("config");
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, set_in(&text, section, line)).expect("config");
+        path
+    }
+
+    /// The journal, as another process would open it.
+    pub fn journal(&self) -> Journal {
+        Journal::open(&self.config().state.path, "test").expect("journal")
+    }
+
+    // ---- gmail-listener -----------------------------------------------------------------
+
+    /// A poller built exactly as the binary builds it (sending the `Setup`'s token).
+    pub async fn poller(&self, dry_run: bool) -> Poller {
+        bionicbb::poller::build(self.config(), self.token(), dry_run)
+            .await
+            .expect("poller")
     }
 
     /// A poller built as the binary builds it, sending `token` to build-listener.
@@ -121,11 +156,6 @@ impl Env {
         bionicbb::poller::build(self.config(), Some(Secret::new(token)), false)
             .await
             .expect("poller")
-    }
-
-    /// The journal, as another process would open it.
-    pub fn journal(&self) -> Journal {
-        Journal::open(&self.config().state.path, "test").expect("journal")
     }
 
     pub async fn poll_once(&self) -> PollReport {
@@ -146,6 +176,16 @@ impl Env {
         self.deliver(&raw)
     }
 
+    // ---- build-listener -----------------------------------------------------------------
+
+    /// Starts build-listener in-process from this config (and the `Setup`'s token), the way
+    /// `server::run` does, on 127.0.0.1:0.
+    pub async fn start_listener(&self) -> Listener {
+        start_listener(self.config(), self.token()).await
+    }
+
+    // ---- Gerrit -------------------------------------------------------------------------
+
     /// Adds a change (trusted committer, an ordinary file) and returns its number.
     pub fn change(&self, number: u64, change_id: &str) -> u64 {
         self.world.gerrit_add_change(standins::NewChange {
@@ -157,6 +197,119 @@ impl Env {
             files: vec!["libc/bionic/strlen.cpp".into()],
         })
     }
+
+    /// Adds a change on [`PROJECT`] with a trusted committer, numbered by Gerrit; returns
+    /// its number.
+    pub fn new_change(&self) -> u64 {
+        let change = standins::NewChange::default();
+        assert_eq!(change.project, PROJECT);
+        assert!(
+            change.committer_email.ends_with("@google.com"),
+            "{change:?}"
+        );
+        self.world.gerrit_add_change(change)
+    }
+
+    // ---- Jenkins ------------------------------------------------------------------------
+
+    /// Queues a build through Jenkins' remote API, as gmail-listener does; returns the queue
+    /// id. The scenario asked for it, so no expectation or final check counts it.
+    pub async fn queue(&self, job: &str, params: &[(&str, String)]) -> u64 {
+        let (user, token) = self.world.jenkins_credentials();
+        let endpoint = if params.is_empty() {
+            "build"
+        } else {
+            "buildWithParameters"
+        };
+        let response = reqwest::Client::new()
+            .post(format!(
+                "{}/job/{job}/{endpoint}",
+                self.standins.jenkins_url
+            ))
+            .basic_auth(user, Some(token))
+            .form(params)
+            .send()
+            .await
+            .expect("jenkins");
+        assert_eq!(response.status(), 201, "queueing {job}");
+        let location = response.headers()["location"]
+            .to_str()
+            .expect("location")
+            .to_string();
+        let id = location
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .and_then(|id| id.parse().ok())
+            .expect("queue id");
+        self.own_builds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id);
+        id
+    }
+
+    /// Queues a [`PRESUBMIT`] build of patch set `ps` of change `number`.
+    pub async fn presubmit(&self, number: u64, ps: u32) -> u64 {
+        self.queue(
+            PRESUBMIT,
+            &[
+                (
+                    "REF",
+                    format!("refs/changes/{:02}/{number}/{ps}", number % 100),
+                ),
+                ("CHANGE_ID", format!("I{number:040}")),
+                ("PROJECT", "bionic".into()),
+            ],
+        )
+        .await
+    }
+
+    /// Jenkins runs queue item `q` to `status`, POSTing `events` to `notify_url` as the
+    /// Notification plugin does; returns the HTTP status of each POST.
+    pub async fn run_build(
+        &self,
+        q: u64,
+        status: &str,
+        notify_url: &str,
+        events: Events,
+    ) -> Vec<u16> {
+        self.world
+            .jenkins_run(q, status, notify_url, events)
+            .await
+            .expect("callbacks delivered")
+    }
+
+    /// `text` with the Jenkins stand-in's address (its port varies) written `http://JENKINS`.
+    pub fn redact(&self, text: &str) -> String {
+        text.replace(&self.standins.jenkins_url, "http://JENKINS")
+    }
+}
+
+/// `text` (a TOML config) with `line` set in `[section]`: the key's line replaced if the
+/// section has one, else `line` added right under the header.
+fn set_in(text: &str, section: &str, line: &str) -> String {
+    let header = format!("[{section}]\n");
+    let start = text
+        .find(&header)
+        .unwrap_or_else(|| panic!("no [{section}] in the config"))
+        + header.len();
+    let key = line.split('=').next().expect("key = value").trim();
+    let mut offset = start;
+    for existing in text[start..].split_inclusive('\n') {
+        if existing.starts_with('[') {
+            break;
+        }
+        if let Some((k, _)) = existing.split_once('=')
+            && k.trim() == key
+        {
+            let eol = if existing.ends_with('\n') { "\n" } else { "" };
+            let rest = &text[offset + existing.len()..];
+            return format!("{}{line}{eol}{rest}", &text[..offset]);
+        }
+        offset += existing.len();
+    }
+    format!("{}{line}\n{}", &text[..start], &text[start..])
 }
 
 /// Waits up to `limit` for `cond`, checking every 20 ms.
@@ -171,4 +324,21 @@ pub async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[test]
+fn set_in_replaces_a_key_or_adds_it_under_the_header() {
+    let text = "[a]\nx = 1\n\n[b]\nx = 2\ny = 3\n";
+    assert_eq!(
+        set_in(text, "b", "x = 9"),
+        "[a]\nx = 1\n\n[b]\nx = 9\ny = 3\n"
+    );
+    assert_eq!(
+        set_in(text, "a", "z = 0"),
+        "[a]\nz = 0\nx = 1\n\n[b]\nx = 2\ny = 3\n"
+    );
+    assert_eq!(
+        set_in(text, "a", "x = 5"),
+        "[a]\nx = 5\n\n[b]\nx = 2\ny = 3\n"
+    );
 }
