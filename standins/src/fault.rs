@@ -3,16 +3,20 @@
 //!
 //! A failure is answered in the failing service's own error format, because clients branch on
 //! it: Gmail's JSON envelope (google-gmail1 turns any JSON error body into `BadRequest`), OAuth's
-//! `{"error": ..}`, Gerrit's plain text, Jenkins' HTML page.
+//! `{"error": ..}`, Gerrit's plain text, Jenkins' HTML page. A 401 is what each service sends
+//! for refused credentials (Gerrit: Jetty's page with `WWW-Authenticate: Basic realm="Gerrit
+//! Code Review"`; Jenkins: its page with `Basic realm="Jenkins"`). A redirect fault is the login
+//! redirect of a single-sign-on proxy in front of the service, the same for every service.
 
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::util::{BasicAuth, basic_auth};
 use crate::world::{FaultAction, RecordedRequest, Service, World};
 use crate::{gerrit, gmail, jenkins, oauth};
 
@@ -39,8 +43,49 @@ pub(crate) async fn edge(State(edge): State<Edge>, request: Request, next: Next)
             next.run(request).await
         }
         FaultAction::InFlight(total) => in_flight(edge.service, request, next, total).await,
+        FaultAction::Fail(401) => unauthorized(edge.service, &request),
         FaultAction::Fail(status) => failure(edge.service, status),
+        FaultAction::Redirect(location) => login_redirect(&location),
     }
+}
+
+/// The service's answer to credentials it does not accept.
+fn unauthorized(service: Service, request: &Request) -> Response {
+    match service {
+        Service::Gerrit => gerrit::unauthorized(request.uri().path()),
+        Service::Jenkins => jenkins::unauthorized(&basic_user(request.headers())),
+        _ => failure(service, 401),
+    }
+}
+
+fn basic_user(headers: &HeaderMap) -> String {
+    match basic_auth(headers) {
+        BasicAuth::Credentials(user, _) => user,
+        BasicAuth::Absent | BasicAuth::Malformed => String::new(),
+    }
+}
+
+/// A login redirect as a front end's single sign-on sends it: 302, `Location`, a small HTML page.
+fn login_redirect(location: &str) -> Response {
+    let shown = location
+        .replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;");
+    let body = format!(
+        "<HTML><HEAD><meta http-equiv=\"content-type\" content=\"text/html;charset=utf-8\">\n\
+         <TITLE>302 Moved</TITLE></HEAD><BODY>\n<H1>302 Moved</H1>\nThe document has moved\n\
+         <A HREF=\"{shown}\">here</A>.\r\n</BODY></HTML>\r\n"
+    );
+    let mut response = (
+        StatusCode::FOUND,
+        [(header::CONTENT_TYPE, "text/html; charset=UTF-8")],
+        body,
+    )
+        .into_response();
+    if let Ok(value) = header::HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
 }
 
 /// Runs the handler in the middle of `total`: half the delay before it, half after it.

@@ -5,7 +5,8 @@
 //! errors are `text/plain; charset=UTF-8` ending in LF; `/a/` needs HTTP Basic (401 with
 //! `WWW-Authenticate: Basic realm="Gerrit Code Review"`); anonymous GETs outside `/a/` are served,
 //! anonymous writes get 403 `Authentication required`. Path segments are decoded like
-//! `KeyUtil.decode` (`+` is a space), so `platform%2Fbionic~1234` is one id.
+//! `KeyUtil.decode` (`+` is a space), so `platform%2Fbionic~1234` is one id. The 401 page is
+//! Jetty's, naming the path asked for.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -14,6 +15,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
+use crate::gerrit_comments::comments_json;
 use crate::gerrit_json::{Ctx, Opts, change_json, commit_json, detailed_account, files_json};
 use crate::gerrit_review::post_review;
 use crate::gerrit_store::{GerritErr, find_revision};
@@ -62,8 +64,8 @@ impl IntoResponse for GerritErr {
     }
 }
 
-/// The servlet container's 401 page: not JSON, not the REST text format.
-fn unauthorized() -> Response {
+/// The servlet container's 401 page for `path`: not JSON, not the REST text format.
+pub(crate) fn unauthorized(path: &str) -> Response {
     (
         StatusCode::UNAUTHORIZED,
         [
@@ -73,11 +75,22 @@ fn unauthorized() -> Response {
             ),
             (header::CONTENT_TYPE, "text/html;charset=iso-8859-1"),
         ],
-        "<html>\n<head>\n<title>Error 401 Unauthorized</title>\n</head>\n\
-         <body><h2>HTTP ERROR 401</h2>\n<p>Problem accessing /a/. Reason:\n\
-         <pre>    Unauthorized</pre></p>\n</body>\n</html>\n",
+        format!(
+            "<html>\n<head>\n<title>Error 401 Unauthorized</title>\n</head>\n\
+             <body><h2>HTTP ERROR 401</h2>\n<p>Problem accessing {}. Reason:\n\
+             <pre>    Unauthorized</pre></p>\n</body>\n</html>\n",
+            html_escape(path)
+        ),
     )
         .into_response()
+}
+
+/// Jetty escapes the path it echoes in its error page.
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// `KeyUtil.decode`: `+` is a space, then percent-decoding.
@@ -115,10 +128,10 @@ async fn dispatch(
             BasicAuth::Credentials(user, password) if !password.is_empty() => {
                 match world.lock().gerrit.login(&user, &password) {
                     Some(id) => Some(id),
-                    None => return unauthorized(),
+                    None => return unauthorized(path),
                 }
             }
-            _ => return unauthorized(),
+            _ => return unauthorized(path),
         }
     } else {
         None
@@ -166,8 +179,21 @@ fn route(world: &World, call: &Call) -> Result<Response, GerritErr> {
             let c = &g.changes[g.find_change(id)?];
             Ok(json_reply(
                 StatusCode::OK,
-                &crate::gerrit_json::messages_json(g, c),
+                &crate::gerrit_json::messages_json(g, c, true),
             ))
+        }
+        ["changes", id, "comments"] if get => {
+            let inner = world.lock();
+            let g = &inner.gerrit;
+            let c = &g.changes[g.find_change(id)?];
+            Ok(json_reply(StatusCode::OK, &comments_json(g, c, None)))
+        }
+        ["changes", id, "revisions", rev, "comments"] if get => {
+            let inner = world.lock();
+            let g = &inner.gerrit;
+            let c = &g.changes[g.find_change(id)?];
+            let ps = c.patch_sets[find_revision(c, rev)?].number;
+            Ok(json_reply(StatusCode::OK, &comments_json(g, c, Some(ps))))
         }
         ["changes", id, "revisions", rev, "commit"] if get => {
             let inner = world.lock();
@@ -221,8 +247,14 @@ fn route(world: &World, call: &Call) -> Result<Response, GerritErr> {
             Ok(json_reply(StatusCode::OK, &Value::String("3.13.1".into())))
         }
         ["changes", _]
-        | ["changes", _, "detail" | "messages"]
-        | ["changes", _, "revisions", _, "commit" | "files" | "review"]
+        | ["changes", _, "detail" | "messages" | "comments"]
+        | [
+            "changes",
+            _,
+            "revisions",
+            _,
+            "commit" | "files" | "review" | "comments",
+        ]
         | ["accounts", _] => Err(GerritErr::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "Method Not Allowed",
@@ -281,7 +313,7 @@ fn set_review(world: &World, call: &Call, id: &str, rev: &str) -> Result<Respons
     let mut inner = world.lock();
     let g = &mut inner.gerrit;
     let index = g.find_change(id)?;
-    let mut result = post_review(g, index, rev, account, &body)?;
+    let mut result = post_review(g, index, rev, account, &body)?.result;
     let ctx = Ctx {
         caller: Some(account),
         base_url: &call.base_url,

@@ -1,10 +1,14 @@
 //! JSON entities of the Gerrit stand-in: ChangeInfo, RevisionInfo, CommitInfo, FileInfo,
 //! LabelInfo/ApprovalInfo, ChangeMessageInfo and AccountInfo, shaped as in
-//! `Documentation/rest-api-changes.txt` (research/gerrit-api.md §4).
+//! `Documentation/rest-api-changes.txt` (research/gerrit-api.md §4). As in `ChangeJson`, every
+//! AccountInfo inside a ChangeInfo (owner, revision uploader, message authors, votes) is just
+//! `_account_id` unless `o=DETAILED_ACCOUNTS` asks for name, email and username; the
+//! `/messages` endpoint always gives detailed authors. CommentInfo is in `gerrit_comments.rs`.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value, json};
 
+use crate::gerrit_comments::comment_counts;
 use crate::gerrit_store::{Account, Change, GerritErr, GerritStore, LABEL_TYPES, PatchSet};
 use crate::util::gerrit_time;
 use axum::http::StatusCode;
@@ -160,7 +164,13 @@ pub(crate) fn files_json(change: &Change, ps: &PatchSet) -> Value {
     Value::Object(files)
 }
 
-fn revision_json(change: &Change, ps: &PatchSet, o: &Opts, ctx: &Ctx, current: bool) -> Value {
+fn revision_json(
+    store: &GerritStore,
+    change: &Change,
+    ps: &PatchSet,
+    (o, ctx): (&Opts, &Ctx),
+    current: bool,
+) -> Value {
     let git_ref = change.git_ref(ps.number);
     let url = format!("{}/{}", ctx.base_url, change.project);
     // The download-commands plugin hides auth-requiring schemes from anonymous callers.
@@ -174,7 +184,7 @@ fn revision_json(change: &Change, ps: &PatchSet, o: &Opts, ctx: &Ctx, current: b
         "kind": "REWORK",
         "_number": ps.number,
         "created": gerrit_time(ps.created),
-        "uploader": {"_account_id": ps.uploader},
+        "uploader": account_json(store, ps.uploader, o.detailed_accounts),
         "ref": git_ref,
         "fetch": fetch,
     });
@@ -264,7 +274,8 @@ fn permitted_labels(store: &GerritStore, change: &Change, caller: u64) -> Value 
     Value::Object(out)
 }
 
-pub(crate) fn messages_json(store: &GerritStore, change: &Change) -> Value {
+/// ChangeMessageInfos, oldest first; `detailed` gives authors' name, email and username.
+pub(crate) fn messages_json(store: &GerritStore, change: &Change, detailed: bool) -> Value {
     let list: Vec<Value> = change
         .messages
         .iter()
@@ -276,7 +287,7 @@ pub(crate) fn messages_json(store: &GerritStore, change: &Change) -> Value {
                 "_revision_number": m.revision,
             });
             if let Some(author) = m.author {
-                v["author"] = account_json(store, author, true);
+                v["author"] = account_json(store, author, detailed);
             }
             if let Some(tag) = &m.tag {
                 v["tag"] = json!(tag);
@@ -300,6 +311,7 @@ pub(crate) fn change_json(
         let (a, b) = file_lines(p);
         (i + a, d + b)
     });
+    let (total_comments, unresolved_comments) = comment_counts(change);
     let mut v = json!({
         "id": format!("{}~{}", encode(&change.project), change.number),
         "triplet_id": format!("{}~{}~{}", encode(&change.project), encode(&change.branch),
@@ -314,8 +326,8 @@ pub(crate) fn change_json(
         "submit_type": "MERGE_IF_NECESSARY",
         "insertions": ins,
         "deletions": del,
-        "total_comment_count": 0,
-        "unresolved_comment_count": 0,
+        "total_comment_count": total_comments,
+        "unresolved_comment_count": unresolved_comments,
         "has_review_started": true,
         "_number": change.number,
         "owner": account_json(store, change.owner, o.detailed_accounts),
@@ -333,7 +345,7 @@ pub(crate) fn change_json(
             if selected {
                 revisions.insert(
                     ps.sha.clone(),
-                    revision_json(change, ps, o, ctx, is_current),
+                    revision_json(store, change, ps, (o, ctx), is_current),
                 );
             }
         }
@@ -350,7 +362,7 @@ pub(crate) fn change_json(
         v["permitted_labels"] = permitted_labels(store, change, caller);
     }
     if o.messages {
-        v["messages"] = messages_json(store, change);
+        v["messages"] = messages_json(store, change, o.detailed_accounts);
     }
     v
 }

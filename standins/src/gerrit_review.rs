@@ -6,18 +6,21 @@
 //!   restricted` (0 is always permitted);
 //! - on an ABANDONED change any vote change is 409 `change is closed`; on a MERGED one lowering
 //!   or deleting a non-zero vote is 409 `Cannot reduce vote on labels for closed change: L`;
-//! - the change message is `Patch Set N: Verified+1` (`-Verified` for a removal) plus the trimmed
-//!   message after a blank line; nothing is written when nothing changed.
+//! - the change message is `Patch Set N: Verified+1` (`-Verified` for a removal), then
+//!   `(1 comment)` / `(N comments)` when comments were published, then the trimmed message, each
+//!   after a blank line; nothing is written when nothing changed. Comments (inline and
+//!   `/PATCHSET_LEVEL`) are checked and stored as `gerrit_comments.rs` describes, after the
+//!   labels are checked and before the closed-change checks, as in `PostReview`/`PostReviewOp`.
 
 use std::collections::BTreeMap;
 
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 
+use crate::gerrit_comments::{self, CommentInput, Origin};
 use crate::gerrit_store::{
     ChangeMessage, ChangeStatus, GerritErr, GerritStore, ReceivedReview, Vote, find_revision,
 };
-use crate::util::now_ms;
 
 /// The parts of a ReviewInput the stand-in acts on.
 struct ReviewInput {
@@ -26,7 +29,15 @@ struct ReviewInput {
     labels: Option<Vec<(String, i32)>>,
     tag: Option<String>,
     notify: Option<String>,
-    comments: usize,
+    comments: Vec<CommentInput>,
+    omit_duplicate_comments: bool,
+}
+
+/// What a review did: the ReviewResult JSON (without change_info) and the id of the change
+/// message it wrote, if it wrote one.
+pub(crate) struct Posted {
+    pub(crate) result: Value,
+    pub(crate) message_id: Option<String>,
 }
 
 fn invalid_json() -> GerritErr {
@@ -67,16 +78,18 @@ fn parse_input(body: &Value) -> Result<ReviewInput, GerritErr> {
         }
         Some(_) => return Err(invalid_json()),
     };
-    let comments = match body.get("comments") {
-        Some(Value::Object(map)) => map.values().map(|v| v.as_array().map_or(0, Vec::len)).sum(),
-        _ => 0,
+    let omit_duplicate_comments = match body.get("omit_duplicate_comments") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(invalid_json()),
     };
     Ok(ReviewInput {
         message: opt_string(body, "message")?,
         labels,
         tag: opt_string(body, "tag")?,
         notify: opt_string(body, "notify")?,
-        comments,
+        comments: gerrit_comments::parse_comments(body)?,
+        omit_duplicate_comments,
     })
 }
 
@@ -98,14 +111,14 @@ fn format_value(value: i32) -> String {
     }
 }
 
-/// Applies a review by `account` and returns the ReviewResult JSON (without change_info).
+/// Applies a review by `account`: the REST Set Review and the World's comments by people alike.
 pub(crate) fn post_review(
     store: &mut GerritStore,
     change_index: usize,
     rev: &str,
     account: u64,
     body: &Value,
-) -> Result<Value, GerritErr> {
+) -> Result<Posted, GerritErr> {
     if rev == "0" || rev == "edit" {
         return Err(GerritErr::new(
             StatusCode::CONFLICT,
@@ -140,6 +153,7 @@ pub(crate) fn post_review(
     }
 
     let ps = &change.patch_sets[ps_index];
+    gerrit_comments::validate(&input.comments, change, ps)?;
     let previous = |label: &str| {
         ps.votes
             .get(label)
@@ -175,8 +189,25 @@ pub(crate) fn post_review(
         _ => {}
     }
 
-    let now = now_ms();
-    let seq = store.next_seq();
+    let now = store.next_time(change_index);
+    let message_id = store.next_message_id();
+    let comments = {
+        let ps = &store.changes[change_index].patch_sets[ps_index];
+        let origin = Origin {
+            author: account,
+            patch_set: ps.number,
+            commit_id: ps.sha.clone(),
+            written: now,
+            tag: input.tag.as_deref(),
+        };
+        gerrit_comments::build(
+            store,
+            change_index,
+            input.comments,
+            &origin,
+            input.omit_duplicate_comments,
+        )
+    };
     let change = &mut store.changes[change_index];
     let ps_number = change.patch_sets[ps_index].number;
     {
@@ -205,7 +236,7 @@ pub(crate) fn post_review(
         text.push(' ');
         text.push_str(&format_vote(name, *value));
     }
-    match input.comments {
+    match comments.len() {
         0 => {}
         1 => text.push_str("\n\n(1 comment)"),
         n => text.push_str(&format!("\n\n({n} comments)")),
@@ -215,19 +246,17 @@ pub(crate) fn post_review(
         text.push_str("\n\n");
         text.push_str(trimmed);
     }
-    if !deltas.is_empty() || input.comments > 0 || !trimmed.is_empty() {
+    let wrote = !deltas.is_empty() || !comments.is_empty() || !trimmed.is_empty();
+    if wrote {
         change.messages.push(ChangeMessage {
-            id: format!(
-                "{:08x}_{:08x}",
-                seq.wrapping_mul(2_654_435_761) & 0xffff_ffff,
-                seq
-            ),
+            id: message_id.clone(),
             author: Some(account),
             date: now,
             message: text,
             revision: ps_number,
             tag: input.tag.clone(),
         });
+        change.comments.extend(comments);
         change.updated = now;
     }
 
@@ -254,7 +283,10 @@ pub(crate) fn post_review(
             .collect();
         result.insert("labels".into(), Value::Object(echo));
     }
-    Ok(Value::Object(result))
+    Ok(Posted {
+        result: Value::Object(result),
+        message_id: wrote.then_some(message_id),
+    })
 }
 
 #[cfg(test)]

@@ -1,13 +1,67 @@
 //! The World verbs tests use to arrange and inspect the Gerrit stand-in: accounts, changes,
-//! patch sets, statuses, votes, label configuration, and the reviews Gerrit accepted.
+//! patch sets (with their uploaders), statuses, votes, label configuration, comments posted by
+//! people, and the reviews Gerrit accepted.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use serde_json::{Map, Value, json};
+
+use crate::gerrit_comments::PATCHSET_LEVEL;
+use crate::gerrit_review::post_review;
 use crate::gerrit_store::{
     Change, ChangeStatus, NewChange, ReceivedReview, SUBJECT, Vote, canonical_label,
 };
 use crate::util::now_ms;
 use crate::world::World;
+
+/// A review a person posts with [`World::gerrit_post_comment`], as the web UI's reply dialog
+/// sends it. Everything is optional; an empty spec posts nothing (and panics).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CommentSpec {
+    /// The cover message (`ReviewInput.message`), shown in the change message after the votes.
+    pub message: Option<String>,
+    /// A patch-set-level comment (path `/PATCHSET_LEVEL`), as the web UI posts reply text.
+    pub patchset_level: Option<String>,
+    /// Inline comments: (file path, line, text).
+    pub inline: Vec<(String, u32, String)>,
+    /// Votes: (label, value); 0 removes a vote.
+    pub labels: Vec<(String, i32)>,
+}
+
+impl CommentSpec {
+    /// The ReviewInput JSON this spec stands for.
+    fn review_input(&self) -> Value {
+        let mut body = Map::new();
+        if let Some(m) = &self.message {
+            body.insert("message".into(), json!(m));
+        }
+        if !self.labels.is_empty() {
+            let labels: Map<String, Value> = self
+                .labels
+                .iter()
+                .map(|(l, v)| (l.clone(), json!(v)))
+                .collect();
+            body.insert("labels".into(), Value::Object(labels));
+        }
+        let mut comments: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        if let Some(text) = &self.patchset_level {
+            comments
+                .entry(PATCHSET_LEVEL.into())
+                .or_default()
+                .push(json!({"message": text}));
+        }
+        for (path, line, text) in &self.inline {
+            comments
+                .entry(path.clone())
+                .or_default()
+                .push(json!({"line": line, "message": text}));
+        }
+        if !comments.is_empty() {
+            body.insert("comments".into(), json!(comments));
+        }
+        Value::Object(body)
+    }
+}
 
 impl World {
     /// (user, HTTP password) of the bot account, for Basic auth on `/a/`.
@@ -25,15 +79,22 @@ impl World {
         self.lock().gerrit.bot
     }
 
-    /// Adds an account that can log in; returns its id. Its HTTP password is
-    /// `gerrit_credentials_for(id)`.
+    /// Adds an account that can log in; returns its id. Its full name is the username; its
+    /// HTTP password is `gerrit_credentials_for(id)`.
     pub fn gerrit_add_account(&self, username: &str, email: &str) -> u64 {
+        self.gerrit_add_account_named(username, username, email)
+    }
+
+    /// Adds an account that can log in, with a full name (AccountInfo `name`, what Gerrit's mails
+    /// call the account by); returns its id. An account with `email` already (say, made for a
+    /// committer) gets these username and name instead.
+    pub fn gerrit_add_account_named(&self, username: &str, name: &str, email: &str) -> u64 {
         let mut inner = self.lock();
         let g = &mut inner.gerrit;
         let id = g.account_for_email(email);
         if let Some(a) = g.accounts.iter_mut().find(|a| a.id == id) {
             a.username = username.to_owned();
-            a.name = username.to_owned();
+            a.name = name.to_owned();
             a.password = Some(format!("standin-password-{username}"));
         }
         id
@@ -46,13 +107,21 @@ impl World {
         Some((a.username.clone(), a.password.clone()?))
     }
 
-    /// Creates a change with one patch set; returns its number.
+    /// Creates a change with one patch set, uploaded by its committer; returns its number.
     pub fn gerrit_add_change(&self, c: NewChange) -> u64 {
+        let uploader = c.committer_email.clone();
+        self.gerrit_add_change_by(c, &uploader)
+    }
+
+    /// Creates a change whose first patch set `uploader_email` pushed (it becomes the change's
+    /// owner and the revision's `uploader`; the commit keeps `c.committer_email`). The account is
+    /// created if missing. Returns the change number.
+    pub fn gerrit_add_change_by(&self, c: NewChange, uploader_email: &str) -> u64 {
         let mut inner = self.lock();
         let g = &mut inner.gerrit;
         let number = c.number.unwrap_or(g.next_number);
         g.next_number = g.next_number.max(number + 1);
-        let owner = g.account_for_email(&c.committer_email);
+        let owner = g.account_for_email(uploader_email);
         let now = now_ms();
         g.changes.push(Change {
             number,
@@ -66,18 +135,32 @@ impl World {
             updated: now,
             patch_sets: Vec::new(),
             messages: Vec::new(),
+            comments: Vec::new(),
             reviewers: BTreeSet::new(),
         });
         let index = g.changes.len() - 1;
-        g.new_patch_set(index, &c.committer_email, c.files);
+        g.new_patch_set(index, &c.committer_email, uploader_email, c.files);
         number
     }
 
-    /// Uploads a new (code-changing) patch set; returns its number. Votes are not copied.
+    /// Uploads a new (code-changing) patch set, pushed by its committer; returns its number.
+    /// Votes are not copied.
     pub fn gerrit_add_patch_set(
         &self,
         number: u64,
         committer_email: &str,
+        files: Vec<String>,
+    ) -> u32 {
+        self.gerrit_add_patch_set_by(number, committer_email, committer_email, files)
+    }
+
+    /// Uploads a new patch set committed by `committer_email` and pushed by `uploader_email`
+    /// (RevisionInfo `uploader`, created if missing); returns its number.
+    pub fn gerrit_add_patch_set_by(
+        &self,
+        number: u64,
+        committer_email: &str,
+        uploader_email: &str,
         files: Vec<String>,
     ) -> u32 {
         let mut inner = self.lock();
@@ -87,7 +170,47 @@ impl World {
             .iter()
             .position(|c| c.number == number)
             .unwrap_or_else(|| panic!("standins: no Gerrit change {number}"));
-        g.new_patch_set(index, committer_email, files)
+        g.new_patch_set(index, committer_email, uploader_email, files)
+    }
+
+    /// Posts a review as `account_id` (created if missing) on a patch set, through the same code
+    /// as `POST .../review`: the change message, votes, comments and [`World::gerrit_reviews`]
+    /// entry are exactly what the REST call would make. Returns the id of the change message it
+    /// wrote. Panics when Gerrit refuses the review or it changes nothing (no message written).
+    pub fn gerrit_post_comment(
+        &self,
+        number: u64,
+        patch_set: u32,
+        account_id: u64,
+        spec: CommentSpec,
+    ) -> String {
+        let mut inner = self.lock();
+        let g = &mut inner.gerrit;
+        g.ensure_account(account_id);
+        let Some(index) = g.changes.iter().position(|c| c.number == number) else {
+            panic!("standins: no Gerrit change {number}");
+        };
+        let body = spec.review_input();
+        match post_review(g, index, &patch_set.to_string(), account_id, &body) {
+            Ok(posted) => posted.message_id.unwrap_or_else(|| {
+                panic!("standins: the review {body} changed nothing on change {number}")
+            }),
+            Err(e) => panic!(
+                "standins: Gerrit refused the review {body} on change {number}: {} {}",
+                e.status, e.text
+            ),
+        }
+    }
+
+    /// The date (ms since the epoch) of a change message, e.g. for a mail's
+    /// `Gerrit-Comment-Date`.
+    pub fn gerrit_message_date(&self, number: u64, message_id: &str) -> Option<i64> {
+        let inner = self.lock();
+        let c = inner.gerrit.changes.iter().find(|c| c.number == number)?;
+        c.messages
+            .iter()
+            .find(|m| m.id == message_id)
+            .map(|m| m.date)
     }
 
     pub fn gerrit_set_status(&self, number: u64, status: ChangeStatus) {

@@ -2,10 +2,11 @@
 //! and `build`, queue items, the queue and `cancelItem`, and builds, with Jenkins'
 //! authentication answers. The exported objects are built in `jenkins_json.rs`.
 //!
-//! Kept from Jenkins (research/jenkins-api.md §2–4): user + API token as pre-emptive Basic (no
-//! crumb needed); bad credentials get 401 with `WWW-Authenticate: Basic realm="Jenkins"`, an
-//! anonymous caller 403 (Jenkins never challenges); queueing answers 201 with an absolute
-//! `Location: .../queue/item/N/` built from the request's host and an empty body; `build` on a
+//! Kept from Jenkins (research/jenkins-api.md §2–4): authentication and crumbs as in
+//! `jenkins_auth.rs` (API token: no crumb; password: POSTs need one); queueing answers 201 with
+//! an absolute `Location: .../queue/item/N/` built from the request's host and an empty body,
+//! or, when folded into an equal item still waiting (see `jenkins_store.rs`), 303 with that
+//! item's `Location` from `buildWithParameters` (2.308+) and 201 from `build`; `build` on a
 //! parameterized job is 400, `buildWithParameters` on an unparameterized one is 400; GET on those
 //! is 405; unknown jobs are 404. API URLs are absolute (root URL, else the request's host).
 //! A malformed `tree=` is an uncaught `ServletException` in Stapler, which Jenkins answers with
@@ -22,12 +23,13 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use crate::jenkins_auth::{CRUMB_FIELD, authenticate, crumb_check, issue_crumb};
 use crate::jenkins_json::{
     Detail, build_json, folder_json, job_json, queue_item_json, queue_json, root_json,
 };
 use crate::jenkins_store::CancelOutcome;
 use crate::jenkins_tree;
-use crate::util::{BasicAuth, basic_auth, first, query_pairs};
+use crate::util::{first, query_pairs};
 use crate::world::World;
 
 const VERSION: &str = "2.528";
@@ -47,12 +49,30 @@ pub(crate) fn html_error(status: StatusCode, message: &str) -> Response {
         ],
         format!(
             "<html><head><title>Error {} {reason}</title></head><body>\
-             <h2>HTTP ERROR {}</h2><p>{message}</p></body></html>\n",
+             <h2>HTTP ERROR {}</h2><p>{}</p></body></html>\n",
             status.as_u16(),
-            status.as_u16()
+            status.as_u16(),
+            // Jetty escapes the message it shows.
+            message
+                .replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
         ),
     )
         .into_response()
+}
+
+/// Jenkins' answer to a Basic header whose password or token is wrong.
+pub(crate) fn unauthorized(user: &str) -> Response {
+    let mut r = html_error(
+        StatusCode::UNAUTHORIZED,
+        &format!("Invalid password/token for user: {user}"),
+    );
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Basic realm=\"Jenkins\""),
+    );
+    r
 }
 
 fn json_ok(value: &Value) -> Response {
@@ -111,22 +131,18 @@ async fn dispatch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (user, token) = world.jenkins_credentials();
-    match basic_auth(&headers) {
-        BasicAuth::Credentials(u, t) if u == user && t == token => {}
-        BasicAuth::Credentials(u, _) => {
-            let mut r = html_error(
-                StatusCode::UNAUTHORIZED,
-                &format!("Invalid password/token for user: {u}"),
-            );
-            r.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Basic realm=\"Jenkins\""),
-            );
-            return r;
-        }
-        BasicAuth::Absent | BasicAuth::Malformed => {
-            return html_error(StatusCode::FORBIDDEN, "Authentication required");
+    let caller = match authenticate(&world.lock().jenkins, &headers) {
+        Ok(caller) => caller,
+        Err(refused) => return refused.response(),
+    };
+    let query = query_pairs(uri.query()).unwrap_or_default();
+    if method == Method::POST {
+        // `CrumbFilter` runs before Stapler finds the object, so even a POST to an unknown URL
+        // is refused for want of a crumb.
+        let mut fields = query.clone();
+        fields.extend(form_pairs(&headers, &body));
+        if let Err(refused) = crumb_check(&world.lock().jenkins, caller, &headers, &fields) {
+            return refused.response();
         }
     }
     let host = headers
@@ -153,7 +169,6 @@ async fn dispatch(
     let rest: Vec<&str> = segments.iter().map(String::as_str).collect();
     let get = method == Method::GET || method == Method::HEAD;
     let post = method == Method::POST;
-    let query = query_pairs(uri.query()).unwrap_or_default();
     let api = Api {
         tree: first(&query, "tree"),
     };
@@ -164,11 +179,18 @@ async fn dispatch(
         return match rest.as_slice() {
             ["api", "json"] if get => api.answer(&root_json(store, &root, api.detail())),
             // API-token clients need no crumb, but clients that ask get one.
-            ["crumbIssuer", "api", "json"] if get => api.answer(&json!({
-                "_class": "hudson.security.csrf.DefaultCrumbIssuer",
-                "crumb": "5f4dcc3b5aa765d61d8327deb882cf99",
-                "crumbRequestField": "Jenkins-Crumb",
-            })),
+            ["crumbIssuer", "api", "json"] if get => {
+                let (crumb, cookie) = issue_crumb(store, &headers);
+                let mut r = api.answer(&json!({
+                    "_class": "hudson.security.csrf.DefaultCrumbIssuer",
+                    "crumb": crumb,
+                    "crumbRequestField": CRUMB_FIELD,
+                }));
+                if let Some(cookie) = cookie {
+                    r.headers_mut().insert(header::SET_COOKIE, cookie);
+                }
+                r
+            }
             ["queue", "api", "json"] if get => api.answer(&queue_json(store, &root, api.detail())),
             ["queue", "item", id, "api", "json"] if get => {
                 match id.parse().ok().and_then(|id| store.item(id)) {
@@ -218,13 +240,23 @@ async fn dispatch(
             }
             let mut sent = query.clone();
             sent.extend(form_pairs(&headers, &body));
-            queued(store.enqueue(&path, &sent), &request_root)
+            let scheduled = store.enqueue(&path, &sent);
+            // `ParametersDefinitionProperty.buildWithParameters`: 303 when folded (2.308+).
+            let status = if scheduled.created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::SEE_OTHER
+            };
+            queued(status, scheduled.id, &request_root)
         }
         ["build"] if is_job => {
             if store.jobs.get(&path).is_some_and(|j| j.params.is_some()) {
                 return html_error(StatusCode::BAD_REQUEST, "Nothing is submitted");
             }
-            queued(store.enqueue(&path, &[]), &request_root)
+            // `ParameterizedJobMixIn.doBuild` answers 201 even when the request was folded into
+            // a waiting item (its "TODO JENKINS-66105 use SC_SEE_OTHER if !created").
+            let scheduled = store.enqueue(&path, &[]);
+            queued(StatusCode::CREATED, scheduled.id, &request_root)
         }
         [number, "api", "json"] if get && is_job => {
             match number.parse().ok().and_then(|n| store.build(&path, n)) {
@@ -251,10 +283,10 @@ fn form_pairs(headers: &HeaderMap, body: &[u8]) -> Vec<(String, String)> {
     serde_urlencoded::from_bytes(body).unwrap_or_default()
 }
 
-/// 201 Created, absolute Location of the queue item, empty body.
-fn queued(id: u64, request_root: &str) -> Response {
+/// 201 Created (or 303 See Other), absolute Location of the queue item, empty body.
+fn queued(status: StatusCode, id: u64, request_root: &str) -> Response {
     (
-        StatusCode::CREATED,
+        status,
         [
             (header::LOCATION, format!("{request_root}queue/item/{id}/")),
             (

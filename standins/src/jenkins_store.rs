@@ -6,8 +6,13 @@
 //! only has the parameters its job declares (declared-but-missing ones get their default, "");
 //! a queued item stays queued until a test runs it (or [`World::jenkins_autorun`] does), so
 //! tests decide when builds happen; a cancelled item leaves the queue and never runs.
+//!
+//! Queue folding as `Queue.scheduleInternal` does it: a request to schedule a job that already
+//! has an item *waiting* (not started, not cancelled) with the same parameter set (compared as a
+//! set of name/value pairs, `ParametersAction.shouldSchedule`; an unparameterized job's items
+//! all match) creates nothing and gets that item back. Items already running do not count.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::notify::Delivery;
 use crate::util::now_ms;
@@ -82,6 +87,14 @@ impl QueueItem {
     }
 }
 
+/// What scheduling a build came to (`ScheduleResult`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Scheduled {
+    pub(crate) id: u64,
+    /// False when the request was folded into an item already waiting.
+    pub(crate) created: bool,
+}
+
 /// What `Queue.doCancelItem` found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum CancelOutcome {
@@ -103,6 +116,10 @@ pub(crate) struct JenkinsStore {
     pub(crate) own_url: Option<String>,
     pub(crate) user: String,
     pub(crate) token: String,
+    /// The user's real password: authenticates, but is not exempt from crumbs.
+    pub(crate) password: String,
+    /// HTTP sessions opened by crumb requests.
+    pub(crate) sessions: Vec<String>,
     /// Notification-plugin deliveries so far, one per queue item and phase.
     pub(crate) deliveries: Vec<Delivery>,
 }
@@ -117,6 +134,8 @@ impl JenkinsStore {
             own_url: None,
             user: "bionicbb".into(),
             token: "11d3c0ffee5tandin0a0b0c0d0e0f0a0b".into(),
+            password: "standin-jenkins-password".into(),
+            sessions: Vec::new(),
             deliveries: Vec::new(),
         }
     }
@@ -134,8 +153,14 @@ impl JenkinsStore {
         self.jobs.keys().any(|k| k.starts_with(&prefix))
     }
 
-    /// Queues a build of `job` with the parameters it declares (missing ones default to "").
-    pub(crate) fn enqueue(&mut self, job: &str, sent: &[(String, String)]) -> u64 {
+    /// A seed for a new session id.
+    pub(crate) fn next_session_seed(&self) -> u64 {
+        0x5E55_0000_0000 + u64::try_from(self.sessions.len()).unwrap_or(u64::MAX >> 1)
+    }
+
+    /// Schedules a build of `job` with the parameters it declares (missing ones default to ""),
+    /// or folds the request into an equal item still waiting.
+    pub(crate) fn enqueue(&mut self, job: &str, sent: &[(String, String)]) -> Scheduled {
         let params = self
             .jobs
             .get(job)
@@ -151,8 +176,23 @@ impl JenkinsStore {
                             .unwrap_or_default();
                         (name.clone(), value)
                     })
-                    .collect()
+                    .collect::<Vec<_>>()
             });
+        let as_set = |p: &Option<Vec<(String, String)>>| {
+            p.as_ref()
+                .map(|v| v.iter().cloned().collect::<BTreeSet<_>>())
+        };
+        let wanted = as_set(&params);
+        if let Some(existing) = self
+            .queue
+            .iter()
+            .find(|q| q.job == job && q.waiting() && as_set(&q.params) == wanted)
+        {
+            return Scheduled {
+                id: existing.id,
+                created: false,
+            };
+        }
         let id = self.next_queue_id;
         self.next_queue_id += 1;
         self.queue.push(QueueItem {
@@ -163,7 +203,7 @@ impl JenkinsStore {
             number: None,
             cancelled: false,
         });
-        id
+        Scheduled { id, created: true }
     }
 
     /// Cancels a waiting item (`Queue.cancel(Item)`): it leaves the queue without a build.
@@ -238,6 +278,12 @@ impl World {
     pub fn jenkins_credentials(&self) -> (String, String) {
         let inner = self.lock();
         (inner.jenkins.user.clone(), inner.jenkins.token.clone())
+    }
+
+    /// The same user's real password: Basic with it authenticates, but a POST with it needs a
+    /// crumb (and its session cookie), unlike one with the API token.
+    pub fn jenkins_password(&self) -> String {
+        self.lock().jenkins.password.clone()
     }
 
     /// Adds a job at `path` ("job" or "folder/job"); `params` are its string parameters,

@@ -4,9 +4,9 @@
 //! - Google: the OAuth token endpoint (`oauth.rs`) and the Gmail API v1 subset the bot uses
 //!   (`gmail.rs`; mailbox model in `gmail_store.rs`, MIME in `mime.rs`);
 //! - Gerrit REST (`gerrit.rs`; model in `gerrit_store.rs`, entities in `gerrit_json.rs`, Set
-//!   Review in `gerrit_review.rs`);
-//! - Jenkins remote API (`jenkins.rs`; objects in `jenkins_json.rs`, `tree=` in
-//!   `jenkins_tree.rs`, model in `jenkins_store.rs`), the Notification plugin's callbacks
+//!   Review in `gerrit_review.rs`, published comments in `gerrit_comments.rs`);
+//! - Jenkins remote API (`jenkins.rs`; authentication and crumbs in `jenkins_auth.rs`, objects in
+//!   `jenkins_json.rs`, `tree=` in `jenkins_tree.rs`, model in `jenkins_store.rs`), the Notification plugin's callbacks
 //!   (`notify.rs`) and an executor that runs queued builds by itself (`jenkins_autorun.rs`).
 //!
 //! Tests, benchmarks and the README quickstart use the same stand-ins; the product only ever sees
@@ -24,6 +24,7 @@
 
 mod fault;
 mod gerrit;
+mod gerrit_comments;
 mod gerrit_json;
 mod gerrit_review;
 mod gerrit_store;
@@ -32,6 +33,7 @@ mod gmail;
 mod gmail_messages;
 mod gmail_store;
 mod jenkins;
+mod jenkins_auth;
 mod jenkins_autorun;
 mod jenkins_json;
 mod jenkins_store;
@@ -51,6 +53,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 pub use gerrit_store::{ChangeStatus, NewChange, ReceivedReview};
+pub use gerrit_world::CommentSpec;
 pub use gmail_store::GmailMessageView;
 pub use jenkins_autorun::AutoRun;
 pub use jenkins_store::{Events, QueuedBuild};

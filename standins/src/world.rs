@@ -43,6 +43,10 @@ pub enum Fault {
     /// request). The request is fully read first, so a client that gives up during the first
     /// half still has its request handled, as by a real server that had already received it.
     InFlight { min: Duration, max: Duration },
+    /// Every request gets `302 Found` to `location`, as from a single-sign-on proxy in front of
+    /// the service when the request's credentials are not accepted (it sends browsers, and so
+    /// every client, to its login page).
+    Redirect { location: String },
 }
 
 /// One HTTP request as a stand-in saw it (method, path, raw query string or "").
@@ -77,6 +81,8 @@ pub(crate) enum FaultAction {
     Delay(Duration),
     /// Wait half before the handler and the rest after it.
     InFlight(Duration),
+    /// Answer 302 to this location.
+    Redirect(String),
 }
 
 /// The seed of a fresh World's random generator.
@@ -158,6 +164,7 @@ impl World {
             Fault::Down => FaultAction::Fail(503),
             Fault::Latency(d) => FaultAction::Delay(*d),
             Fault::InFlight { min, max } => FaultAction::InFlight(draw(&mut inner.rng, *min, *max)),
+            Fault::Redirect { location } => FaultAction::Redirect(location.clone()),
             Fault::FailNext { count: 0, .. } => {
                 *fault = Fault::None;
                 FaultAction::Pass
