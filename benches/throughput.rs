@@ -101,13 +101,7 @@ async fn callbacks() {
     let url = format!("http://{}", socket.local_addr().expect("addr"));
     let (standins, _dir, config) = setup(&url).await;
     let world = standins.world.clone();
-    let netrc = config.gerrit.netrc.clone().expect("netrc");
-    let creds = bionicbb::credentials::for_url(&config.gerrit.url, &netrc).expect("creds");
-    let gerrit = bionicbb::gerrit::Gerrit::new(&config.gerrit.url, creds, config.gerrit.timeout)
-        .expect("gerrit");
-    let journal =
-        bionicbb::journal::Journal::open(&config.state.path, "build-listener").expect("journal");
-    let app = bionicbb::server::AppState::new(config, journal, gerrit, None);
+    let app = bionicbb::server::app_state(config, None).expect("build-listener");
     let server = tokio::spawn(bionicbb::server::serve(socket, app, std::future::pending()));
     let jenkins = reqwest::Client::new();
     let (user, token) = world.jenkins_credentials();

@@ -28,6 +28,9 @@ pub enum Command {
     Retry,
     /// Trigger `clean_job`.
     Clean,
+    /// A trusted reviewer vouches for the current patch set of a change from an untrusted
+    /// committer or uploader: build it (SPEC §11).
+    OkToTest,
     /// Build with `LUNCH_TARGET=lunch_target` (`name` as configured).
     Target { name: String, lunch_target: String },
 }
@@ -83,6 +86,9 @@ fn resolve(rest: &str, targets: &BTreeMap<String, String>) -> Result<Command, Un
     if name.eq_ignore_ascii_case("clean") {
         return Ok(Command::Clean);
     }
+    if name.eq_ignore_ascii_case("ok-to-test") {
+        return Ok(Command::OkToTest);
+    }
     let target = targets
         .get_key_value(name)
         .or_else(|| targets.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)));
@@ -108,11 +114,33 @@ fn echo(s: &str) -> String {
 /// Every valid command as a user writes it: `bionicbb: retry`, `bionicbb: clean`, then the
 /// targets in name order.
 pub fn valid_commands(targets: &BTreeMap<String, String>) -> Vec<String> {
-    ["retry", "clean"]
+    ["retry", "clean", "ok-to-test"]
         .into_iter()
         .chain(targets.keys().map(String::as_str))
         .map(|name| format!("{PREFIX} {name}"))
         .collect()
+}
+
+/// Every `bionicbb:` line of `text` as written (trailing whitespace dropped): what a mail's
+/// comment must share with the comment Gerrit recorded.
+pub fn command_lines(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|line| {
+            line.get(..PREFIX.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(PREFIX))
+        })
+        .map(str::trim_end)
+        .collect()
+}
+
+/// The one reply to a comment with more command lines than `[presubmit]
+/// max_commands_per_comment`: none of them ran.
+pub fn too_many_commands_reply(count: usize, max: usize) -> String {
+    format!(
+        "bionicbb ran none of the {count} commands in this comment: at most {max} are allowed \
+         in one comment ([presubmit] max_commands_per_comment). Write each command you mean \
+         once."
+    )
 }
 
 /// The one reply to a comment with unknown commands.
@@ -127,6 +155,7 @@ pub fn unknown_command_reply(
     let mut valid: Vec<String> = vec![
         format!("`{PREFIX} retry` (build again)"),
         format!("`{PREFIX} clean` (remove the out/ directory)"),
+        format!("`{PREFIX} ok-to-test` (build this patch set of an outside contributor)"),
     ];
     valid.extend(
         targets
@@ -162,6 +191,7 @@ mod tests {
         match name {
             "retry" => Ok(Command::Retry),
             "clean" => Ok(Command::Clean),
+            "ok-to-test" => Ok(Command::OkToTest),
             t => Ok(Command::Target {
                 name: t.to_string(),
                 lunch_target: targets()[t].clone(),
@@ -266,6 +296,7 @@ mod tests {
             [
                 "bionicbb: retry",
                 "bionicbb: clean",
+                "bionicbb: ok-to-test",
                 "bionicbb: aarch64",
                 "bionicbb: arm",
                 "bionicbb: x86",

@@ -63,6 +63,10 @@ pub struct JenkinsConfig {
     /// Per-request timeout.
     #[serde(default = "default_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+    /// Before voting, read the build from Jenkins and vote only if Jenkins confirms the
+    /// callback (job, number, result, `REF`).
+    #[serde(default = "default_true")]
+    pub verify_callbacks: bool,
 }
 
 /// `[gmail]`: the mailbox Gerrit's notifications arrive in.
@@ -123,6 +127,9 @@ pub struct BuildListenerConfig {
     /// On SIGTERM/SIGINT, how long to let Gerrit calls in flight finish before giving them back.
     #[serde(default = "default_shutdown_timeout", with = "humantime_serde")]
     pub shutdown_timeout: Duration,
+    /// Open connections accepted at most (below systemd's default `LimitNOFILE` of 1,024).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
 }
 
 /// `[state]`: the SQLite file both processes share.
@@ -155,6 +162,9 @@ pub struct PresubmitConfig {
     #[serde(default)]
     pub ignored_jobs: Vec<String>,
     pub trusted_domains: Vec<String>,
+    /// Accounts trusted whatever their domain (exact addresses, case-insensitive).
+    #[serde(default)]
+    pub trusted_accounts: Vec<String>,
     #[serde(default)]
     pub skip_file_names: Vec<String>,
     #[serde(default)]
@@ -165,6 +175,13 @@ pub struct PresubmitConfig {
     /// `bionicbb:<name>` -> `LUNCH_TARGET`.
     #[serde(default)]
     pub targets: BTreeMap<String, String>,
+    /// A comment with more command lines than this (repeats counted) runs none.
+    #[serde(default = "default_max_commands")]
+    pub max_commands_per_comment: usize,
+    /// Vote on presubmit builds started by hand in Jenkins too (Jenkins confirms what they
+    /// built); `false` votes only on builds the bot triggered.
+    #[serde(default = "default_true")]
+    pub vote_on_manual_builds: bool,
 }
 
 impl PresubmitConfig {
@@ -201,6 +218,15 @@ fn default_build_link() -> String {
 }
 fn default_max_body() -> usize {
     1024 * 1024
+}
+fn default_true() -> bool {
+    true
+}
+fn default_max_commands() -> usize {
+    5
+}
+fn default_max_connections() -> usize {
+    512
 }
 fn default_concurrency() -> usize {
     16
@@ -348,6 +374,27 @@ impl Config {
                 "is empty: no committer would ever be trusted".into(),
             ));
         }
+        if let Some(a) = p.trusted_accounts.iter().find(|a| {
+            a.split_once('@')
+                .is_none_or(|(l, d)| l.is_empty() || d.is_empty())
+        }) {
+            return Err(err(
+                "presubmit.trusted_accounts",
+                format!("`{a}` is not an email address"),
+            ));
+        }
+        if p.max_commands_per_comment == 0 {
+            return Err(err(
+                "presubmit.max_commands_per_comment",
+                "must be at least 1".into(),
+            ));
+        }
+        if !(16..=65_536).contains(&self.build_listener.max_connections) {
+            return Err(err(
+                "build_listener.max_connections",
+                "must be between 16 and 65536".into(),
+            ));
+        }
         if let Some(d) = p
             .trusted_domains
             .iter()
@@ -359,7 +406,10 @@ impl Config {
             ));
         }
         for (name, target) in &p.targets {
-            if matches!(name.as_str(), "retry" | "clean") {
+            if ["retry", "clean", "ok-to-test"]
+                .iter()
+                .any(|b| b.eq_ignore_ascii_case(name))
+            {
                 return Err(err(
                     &format!("presubmit.targets.{name}"),
                     "is a built-in command name".into(),

@@ -46,8 +46,22 @@ pub enum GerritError {
     #[error("Gerrit: forbidden: {0}")]
     Forbidden(String),
     /// 401: the netrc credentials were refused.
-    #[error("Gerrit: 401 unauthorized (check the netrc entry for the Gerrit host)")]
-    Unauthorized,
+    #[error(
+        "Gerrit at {host}: 401 unauthorized (check the netrc entry for {host}: the login and \
+         the HTTP password from Settings > HTTP Credentials)"
+    )]
+    Unauthorized { host: String },
+    /// A 3xx: API calls never follow redirects (a POST turned into a GET loses the vote; a
+    /// redirect to a login page means the credentials or the URL are wrong).
+    #[error(
+        "Gerrit at {host}: HTTP {status} redirect to {location} (check [gerrit] url: REST calls \
+         must not be redirected, e.g. to a login page; and the netrc entry for {host})"
+    )]
+    Redirect {
+        host: String,
+        status: u16,
+        location: String,
+    },
     /// Any other non-success status.
     #[error("Gerrit: HTTP {status}: {body}")]
     Status { status: u16, body: String },
@@ -71,6 +85,17 @@ impl GerritError {
             _ => false,
         }
     }
+
+    /// A problem only the operator can fix (credentials, URL, permissions): the work is kept
+    /// and retried with backoff, and the error says what to check (SPEC §11).
+    pub fn is_operator_fixable(&self) -> bool {
+        matches!(
+            self,
+            GerritError::Unauthorized { .. }
+                | GerritError::Forbidden(_)
+                | GerritError::Redirect { .. }
+        )
+    }
 }
 
 /// What the gmail-listener needs to know about a change to decide whether and what to build.
@@ -90,7 +115,40 @@ pub struct ChangeFacts {
     pub committer_email: String,
     /// Files the current patch set touches, magic paths (`/COMMIT_MSG`, …) removed.
     pub files: Vec<String>,
+    /// Who uploaded the current patch set (authenticated by Gerrit).
+    pub uploader: Option<Account>,
+    pub subject: Option<String>,
+    /// Every change message, oldest first, with detailed authors.
+    pub messages: Vec<ChangeMessage>,
+    /// Patch-set-level comments (`/PATCHSET_LEVEL`), when they were asked for
+    /// ([`Gerrit::patchset_comments`]); empty otherwise.
+    pub comments: Vec<Comment>,
 }
+
+/// An account as Gerrit describes it with `DETAILED_ACCOUNTS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: u64,
+    /// The display name (or full name).
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
+/// One comment (`CommentInfo`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comment {
+    pub id: String,
+    /// `/PATCHSET_LEVEL` for a patch-set-level comment.
+    pub path: String,
+    pub author: Option<u64>,
+    pub patch_set: Option<u32>,
+    pub message: String,
+    pub date: i64,
+    pub change_message_id: Option<String>,
+}
+
+/// The path Gerrit gives patch-set-level comments.
+pub const PATCHSET_LEVEL: &str = "/PATCHSET_LEVEL";
 
 /// Who gets mail about a review. Set explicitly: Gerrit's default depends on the tag and on
 /// the change's WIP state.
@@ -174,6 +232,8 @@ pub struct ChangeMessage {
     pub id: String,
     /// Absent for messages Gerrit itself generated.
     pub author: Option<u64>,
+    /// The author's name and email (with `DETAILED_ACCOUNTS`).
+    pub author_account: Option<Account>,
     /// Milliseconds since the epoch (Gerrit's timestamps are UTC).
     pub date: i64,
     /// `Patch Set N: <votes>\n\n<text>` as Gerrit stores it.
@@ -223,6 +283,8 @@ impl Gerrit {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
+            // Never follow: see GerritError::Redirect.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("bionicbb/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| GerritError::Transport(format!("cannot build HTTP client: {e}")))?;
@@ -234,11 +296,46 @@ impl Gerrit {
         })
     }
 
-    /// Facts about a change's current patch set; `change` is a percent-encoded REST id.
+    /// `host[:port]` of the server, for error messages that must name it.
+    pub fn host(&self) -> &str {
+        let rest = self
+            .base
+            .split_once("://")
+            .map_or(self.base.as_str(), |(_, r)| r);
+        rest.split('/').next().unwrap_or(rest)
+    }
+
+    /// Facts about a change and its current patch set, in one request (SPEC §13): revision,
+    /// commit, files, uploader, and every message with its author's name and email.
+    /// `change` is a percent-encoded REST id.
     pub async fn change_facts(&self, change: &str) -> Result<ChangeFacts, GerritError> {
-        let path = format!("changes/{change}?o=CURRENT_REVISION&o=CURRENT_COMMIT&o=CURRENT_FILES");
+        let path = format!(
+            "changes/{change}?o=CURRENT_REVISION&o=CURRENT_COMMIT&o=CURRENT_FILES&o=MESSAGES\
+             &o=DETAILED_ACCOUNTS"
+        );
         let info: wire::ChangeInfo = self.call(Method::GET, &path, None).await?;
         info.into_facts()
+    }
+
+    /// The change's patch-set-level comments (`/PATCHSET_LEVEL`), oldest first: modern web UIs
+    /// post a reply's text there rather than in the change message.
+    pub async fn patchset_comments(&self, change: &str) -> Result<Vec<Comment>, GerritError> {
+        let path = format!("changes/{change}/comments");
+        let map: BTreeMap<String, Vec<wire::CommentInfo>> =
+            self.call(Method::GET, &path, None).await?;
+        let mut out: Vec<Comment> = map
+            .into_iter()
+            .filter(|(p, _)| p == PATCHSET_LEVEL)
+            .flat_map(|(p, list)| list.into_iter().map(move |c| c.into_comment(&p)))
+            .collect();
+        out.sort_by_key(|c| c.date);
+        Ok(out)
+    }
+
+    /// The bot's own account (`GET /a/accounts/self`): id, name and email.
+    pub async fn self_account(&self) -> Result<Account, GerritError> {
+        let a: wire::AccountInfo = self.call(Method::GET, "accounts/self", None).await?;
+        Ok(a.into_account())
     }
 
     /// The numeric id of the account the credentials belong to; asked once, then cached.
@@ -320,7 +417,7 @@ impl Gerrit {
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response.bytes().await.map_err(transport)?;
-        interpret(status, &headers, &bytes)
+        interpret(self.host(), status, &headers, &bytes)
     }
 }
 
@@ -348,6 +445,7 @@ fn transport(e: reqwest::Error) -> GerritError {
 
 /// Turns one HTTP answer into a value or a [`GerritError`]. Pure, so it is unit-tested.
 pub(crate) fn interpret<T: DeserializeOwned>(
+    host: &str,
     status: StatusCode,
     headers: &HeaderMap,
     body: &[u8],
@@ -368,8 +466,21 @@ pub(crate) fn interpret<T: DeserializeOwned>(
     } else {
         one_line(&String::from_utf8_lossy(body))
     };
+    if status.is_redirection() {
+        let location = headers
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map_or_else(|| "(no Location)".to_string(), one_line);
+        return Err(GerritError::Redirect {
+            host: host.to_string(),
+            status: status.as_u16(),
+            location,
+        });
+    }
     Err(match status.as_u16() {
-        401 => GerritError::Unauthorized,
+        401 => GerritError::Unauthorized {
+            host: host.to_string(),
+        },
         403 => GerritError::Forbidden(message),
         404 if message.starts_with("Multiple changes found") => GerritError::Ambiguous(message),
         404 => GerritError::NotFound(message),

@@ -410,12 +410,23 @@ impl Poller {
             }
         };
         let ctx = n.message_type.to_string();
-        let me = Identity {
-            bot_account: &self.config.gerrit.bot_account,
-        };
         let presubmit = &self.config.presubmit;
+        let mut me = Identity {
+            bot_account: &self.config.gerrit.bot_account,
+            bot_id: None,
+        };
         let facts = if policy::needs_facts(&n, presubmit, &me) {
-            match self.facts(&n, &ctx).await {
+            // The bot knows its own comments by its account id, never by mail headers.
+            match self.gerrit.self_account_id().await {
+                Ok(bot) => me.bot_id = Some(bot),
+                Err(e) => {
+                    return Handled::Failed(
+                        format!("cannot ask Gerrit who the bot is: {e}"),
+                        Vec::new(),
+                    );
+                }
+            }
+            match self.facts(&n, &ctx, me.bot_id).await {
                 Ok(f) => Some(f),
                 Err(Ok((fate, event))) => return self.file(id, &ctx, fate, vec![event]).await,
                 Err(Err(error)) => return Handled::Failed(error, Vec::new()),
@@ -438,12 +449,15 @@ impl Poller {
             None => Vec::new(),
         };
         let decisions = policy::decide(&n, facts.as_ref(), &built, presubmit, &me);
-        let mail_key = n
-            .message_id
-            .clone()
-            .unwrap_or_else(|| format!("gmail:{id}"));
+        let key_base = policy::comment_key(&n, facts.as_ref()).unwrap_or_else(|| {
+            let mail = n
+                .message_id
+                .clone()
+                .unwrap_or_else(|| format!("gmail:{id}"));
+            format!("mail:{mail}")
+        });
         let job_url = |job: &str| self.jenkins.job_url(job);
-        let plan = policy::plan_mail(&n, facts.as_ref(), &decisions, &mail_key, &ctx, &job_url);
+        let plan = policy::plan_mail(&n, facts.as_ref(), &decisions, &key_base, &ctx, &job_url);
         if self.dry_run {
             self.print_dry_run(&plan.planned, &plan.events);
             return Handled::Waiting;
@@ -621,10 +635,20 @@ impl Poller {
         &self,
         n: &Notification,
         ctx: &str,
+        bot_id: Option<u64>,
     ) -> Result<ChangeFacts, Result<(Fate, NewEvent), String>> {
         let locator = n.locator();
         match self.gerrit.change_facts(&locator.rest_id()).await {
-            Ok(f) => Ok(f),
+            Ok(mut f) => {
+                if needs_comments(n, &f, &self.config.presubmit, bot_id) {
+                    f.comments = self
+                        .gerrit
+                        .patchset_comments(&locator.rest_id())
+                        .await
+                        .map_err(|e| Err(format!("{locator}: {e}")))?;
+                }
+                Ok(f)
+            }
             Err(GerritError::NotFound(body)) => Err(Ok((
                 Fate::Trash,
                 NewEvent::new(
@@ -645,6 +669,31 @@ impl Poller {
             }
         }
     }
+}
+
+/// Whether the patch-set-level comments (a second request) are needed: a comment mail whose
+/// text is not in any change message, or an untrusted patch set that a trusted reviewer's
+/// message with comments may have approved (`ok-to-test` written as a patch-set-level comment).
+fn needs_comments(
+    n: &Notification,
+    f: &ChangeFacts,
+    cfg: &crate::config::PresubmitConfig,
+    bot_id: Option<u64>,
+) -> bool {
+    let with_comments = |ps: u32| {
+        f.messages
+            .iter()
+            .any(|m| m.patch_set == Some(ps) && policy::comment::mentions_comments(m))
+    };
+    if let Some(review) = &n.review {
+        let ps = review.patch_set.unwrap_or(n.patch_set).0;
+        if policy::comment::find(n, review, f).is_none() && with_comments(ps) {
+            return true;
+        }
+    }
+    policy::skip_reason(f, cfg).is_some_and(|r| r.is_untrusted_author())
+        && !policy::trust::approved_for_testing(f, cfg, bot_id)
+        && with_comments(f.current_patch_set.0)
 }
 
 async fn log_poll(journal: &Journal, result: Result<PollReport, PollError>) {

@@ -28,16 +28,17 @@ use tokio::sync::{Notify, watch};
 use tracing::{Instrument, field};
 
 use crate::jenkins::notification::{self, BodyError, JenkinsEvent};
-use crate::policy::callback::{Decision, Item, Rejection, Triggered, decide, decision_line};
+use crate::policy::callback::{
+    Decision, Item, Rejection, Triggered, decide, decision_line, sanitize,
+};
 
 use crate::config::Config;
 use crate::console::{self, Kind};
 use crate::credentials::{self, Secret};
-use crate::effects::{self, Backoff, Effect, Effectors, Payload, Runner};
+use crate::effects::{self, Backoff, Effect, Effectors, Payload, Runner, Verify};
 use crate::gerrit::Gerrit;
-use crate::journal::{
-    Accepted, BuildKind, CallbackPhase, IntentKind, Journal, JournalError, NewEvent, Owner,
-};
+use crate::jenkins::Jenkins;
+use crate::journal::{Accepted, CallbackPhase, IntentKind, Journal, JournalError, NewEvent, Owner};
 use crate::types::rest_id_from_plain;
 
 /// The environment variable holding the shared secret of the POST endpoints.
@@ -62,14 +63,17 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// `jenkins` confirms callbacks before they vote (`[jenkins] verify_callbacks`).
     pub fn new(
         config: Config,
         journal: Journal,
         gerrit: Gerrit,
+        jenkins: Option<Jenkins>,
         token: Option<Secret>,
     ) -> AppState {
         let mut effectors = Effectors::new(journal.clone(), Owner::this_process(LEASE));
         effectors.gerrit = Some(gerrit);
+        effectors.jenkins = jenkins;
         AppState {
             config: Arc::new(config),
             journal,
@@ -281,44 +285,48 @@ async fn notification(
 
 async fn handle_event(app: &AppState, event: &JenkinsEvent) -> Result<Response, ApiError> {
     let b = &event.build;
-    let triggered = match b.queue_id {
-        Some(q) if event.name == app.config.presubmit.clean_job && b.phase.is_finished() => app
+    let job = event.job_path();
+    let p = &app.config.presubmit;
+    // What the journal knows about the build's queue item: only asked when it matters (the
+    // change a clean build was for; whether the bot triggered a presubmit build).
+    let needs_triggered = b.phase.is_finished()
+        && (job == p.clean_job || (p.is_presubmit_job(&job) && !p.vote_on_manual_builds));
+    let triggered: Vec<Triggered> = match b.queue_id {
+        Some(q) if needs_triggered => app
             .journal
             .builds_by_queue_id(q)
             .await?
             .into_iter()
-            .find(|r| r.kind == BuildKind::Clean)
             .map(|r| Triggered {
                 queue_id: q,
                 job: r.job,
                 change_key: r.change,
                 patch_set: r.patch_set,
-            }),
-        _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
     };
-    let decision = match decide(event, &app.config, triggered.as_ref()) {
+    let decision = match decide(event, &app.config, &triggered) {
         Ok(d) => d,
         Err(e) => {
             tracing::warn!(error = %e, "callback rejected");
-            let build = format!("{} #{} {}", event.name, b.number, b.phase);
+            let build = format!("{job} #{} {}", b.number, b.phase);
             let line = NewEvent::new(Kind::Error, "callback", format!("{build}: {e}"))
-                .build(&event.name, Some(b.number));
+                .build(&job, Some(b.number));
             console::emit(&app.journal, line).await;
             return Err(e.into());
         }
     };
     let events: Vec<NewEvent> = decision_line(event, &decision)
-        .map(|(kind, context, text)| {
-            NewEvent::new(kind, context, text).build(&event.name, Some(b.number))
-        })
+        .map(|(kind, context, text)| NewEvent::new(kind, context, text).build(&job, Some(b.number)))
         .into_iter()
         .collect();
-    let item = match decision {
-        Decision::Ignored | Decision::UnknownJob => {
-            let what = if decision == Decision::Ignored {
-                "ignored job"
-            } else {
-                "unknown job"
+    let items = match decision {
+        Decision::Ignored | Decision::UnknownJob | Decision::ManualBuild => {
+            let what = match decision {
+                Decision::Ignored => "ignored job",
+                Decision::UnknownJob => "unknown job",
+                _ => "not triggered by the bot",
             };
             tracing::info!("{what}: nothing to do");
             app.journal.append_events(events.clone()).await?;
@@ -328,47 +336,75 @@ async fn handle_event(app: &AppState, event: &JenkinsEvent) -> Result<Response, 
         Decision::NoChange => {
             tracing::warn!(queue_id = ?b.queue_id,
                 "clean build of no known change: gmail-listener did not record this queue id");
-            None
+            Vec::new()
         }
-        Decision::NotFinished => None,
-        Decision::Post(item) => Some(item),
+        Decision::NotFinished => Vec::new(),
+        Decision::Post(items) => items,
     };
-    let reviews = item.iter().map(|i| review_intent(event, i)).collect();
+    let verify = app.config.jenkins.verify_callbacks.then(|| Verify {
+        job: job.clone(),
+        number: b.number,
+        status: b
+            .status
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        git_ref: b.parameters.get("REF").cloned(),
+    });
+    let reviews = items
+        .iter()
+        .map(|i| review_intent(&job, event, i, verify.clone()))
+        .collect();
     let accepted = app
         .journal
         .accept_callback(
             CallbackPhase {
-                job: event.name.clone(),
+                job: job.clone(),
                 number: b.number,
                 phase: b.phase.to_string(),
                 status: b.status.as_ref().map(ToString::to_string),
                 finished: b.phase.is_finished(),
                 queue_id: b.queue_id,
-                url: b.full_url.clone().or_else(|| b.url.clone()),
+                url: b.full_url.as_deref().or(b.url.as_deref()).map(sanitize),
             },
             reviews,
             events.clone(),
         )
         .await?;
     if matches!(accepted, Accepted::Queued(_))
-        || (item.is_none()
+        || (items.is_empty()
             && b.phase.is_finished()
             && !matches!(accepted, Accepted::Duplicate { .. }))
     {
         events.iter().for_each(console::event);
     }
-    Ok(respond(app, accepted, item.as_ref()))
+    Ok(respond(app, accepted, items.first()))
 }
 
-/// The intent of posting one callback's review, keyed by the build and the revision: the
-/// plugin's re-sends and the second finished phase find it already recorded.
-fn review_intent(event: &JenkinsEvent, item: &Item) -> crate::journal::NewIntent {
+/// The intent of posting one callback's review, keyed by the build, the revision and the
+/// status: the plugin's re-sends and the second finished phase find it already recorded, and
+/// a callback Jenkins contradicted does not stand in the way of the genuine one.
+fn review_intent(
+    job: &str,
+    event: &JenkinsEvent,
+    item: &Item,
+    verify: Option<Verify>,
+) -> crate::journal::NewIntent {
     let change = percent_encoding::percent_decode_str(&item.change)
         .decode_utf8_lossy()
         .into_owned();
+    let status = event
+        .build
+        .status
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
     let key = format!(
-        "review:{}#{}:{}:{}",
-        event.name, event.build.number, item.change, item.revision
+        "review:{job}#{}:{}:{}:{}",
+        event.build.number,
+        item.change,
+        item.revision,
+        sanitize(&status)
     );
     let done = NewEvent::new(
         Kind::Check,
@@ -379,7 +415,7 @@ fn review_intent(event: &JenkinsEvent, item: &Item) -> crate::journal::NewIntent
         ),
     )
     .change(change.clone(), item.revision.parse().ok())
-    .build(&event.name, Some(event.build.number));
+    .build(job, Some(event.build.number));
     effects::plan(
         key,
         Payload {
@@ -387,6 +423,7 @@ fn review_intent(event: &JenkinsEvent, item: &Item) -> crate::journal::NewIntent
                 change: item.change.clone(),
                 revision: item.revision.clone(),
                 review: item.review.clone(),
+                verify,
             },
             context: "gerrit".into(),
             done: Some(done),
@@ -550,32 +587,46 @@ async fn prune(app: &AppState) {
     }
 }
 
-/// build-listener's main: open the journal, build the Gerrit client from netrc, bind, serve
-/// until `shutdown` completes. `token` is the shared secret of the POST endpoints.
+/// Everything build-listener needs, from the configuration: the journal, the Gerrit client
+/// and (to confirm callbacks) the Jenkins client, with netrc credentials.
+pub fn app_state(config: Config, token: Option<Secret>) -> anyhow::Result<AppState> {
+    let journal = Journal::open(&config.state.path, "build-listener")?;
+    let netrc = credentials::netrc_path(config.gerrit.netrc.as_deref())?;
+    let creds = credentials::for_url(&config.gerrit.url, &netrc)?;
+    let gerrit = Gerrit::new(&config.gerrit.url, creds, config.gerrit.timeout)?;
+    let jenkins = if config.jenkins.verify_callbacks {
+        let netrc = credentials::netrc_path(config.jenkins.netrc.as_deref())?;
+        let creds = credentials::for_url(&config.jenkins.url, &netrc)
+            .context("[jenkins] verify_callbacks needs the Jenkins credentials")?;
+        Some(
+            Jenkins::new(&config.jenkins.url, creds, config.jenkins.timeout)
+                .context("cannot set up the Jenkins client")?,
+        )
+    } else {
+        None
+    };
+    Ok(AppState::new(config, journal, gerrit, jenkins, token))
+}
+
+/// build-listener's main: build the [`AppState`], bind, serve until `shutdown` completes.
+/// `token` is the shared secret of the POST endpoints.
 pub async fn run(
     config: Config,
     token: Option<Secret>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let journal = Journal::open(&config.state.path, "build-listener")?;
-    let netrc = credentials::netrc_path(config.gerrit.netrc.as_deref())?;
-    let creds = credentials::for_url(&config.gerrit.url, &netrc)?;
-    let gerrit = Gerrit::new(&config.gerrit.url, creds, config.gerrit.timeout)?;
     let bind = config.build_listener.bind;
+    let app = app_state(config, token)?;
     let listener = TcpListener::bind(bind)
         .await
         .with_context(|| format!("cannot listen on {bind}"))?;
     tracing::info!(addr = %listener.local_addr()?, "build-listener listening");
-    if token.is_none() {
+    if app.token.is_none() {
         tracing::warn!("{TOKEN_ENV} is not set: anyone who can reach the port can post callbacks");
     }
-    serve(
-        listener,
-        AppState::new(config, journal, gerrit, token),
-        shutdown,
-    )
-    .await
-    .context("server failed")
+    serve(listener, app, shutdown)
+        .await
+        .context("server failed")
 }
 
 #[cfg(test)]

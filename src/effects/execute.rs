@@ -24,6 +24,9 @@ enum Attempt {
         doubt: bool,
     },
     Failed(String),
+    /// Jenkins contradicts the callback a review came from: no vote, and the build's vote is
+    /// not used up.
+    Contradicted(String),
 }
 
 impl Effectors {
@@ -61,7 +64,15 @@ impl Effectors {
                 change,
                 revision,
                 review,
-            } => self.review(change, revision, review).await,
+                verify,
+            } => {
+                if let Some(v) = verify
+                    && let Err(stop) = self.confirm(v).await
+                {
+                    return stop;
+                }
+                self.review(change, revision, review).await
+            }
             Effect::DropRejection { change, revision } => {
                 self.drop_rejection(change, revision).await
             }
@@ -114,6 +125,26 @@ impl Effectors {
                     build: None,
                 }
             }
+            Attempt::Contradicted(error) => {
+                let verify = payload.and_then(|p| match &p.effect {
+                    Effect::Review {
+                        verify: Some(v), ..
+                    } => Some(v.clone()),
+                    _ => None,
+                });
+                Outcome {
+                    events: vec![self.error_event(
+                        intent,
+                        "callback",
+                        &format!("{error}: no vote"),
+                    )],
+                    finish: Finish::Failed { error },
+                    build: verify.map(|v| BuildUpdate::Contradicted {
+                        job: v.job,
+                        number: v.number,
+                    }),
+                }
+            }
             Attempt::Failed(error) => Outcome {
                 events: vec![self.error_event(intent, context, &format!("{error} (not retried)"))],
                 finish: Finish::Failed { error },
@@ -162,6 +193,60 @@ impl Effectors {
         }
     }
 
+    /// Reads the build from Jenkins and checks the callback against it (SPEC §11): the job,
+    /// the number, a finished result equal to the reported status, the `REF`. `Err` says
+    /// what to do instead of voting: wait (Jenkins unreachable, the build still running) or
+    /// drop the vote (Jenkins contradicts the callback).
+    async fn confirm(&self, v: &super::Verify) -> Result<(), Attempt> {
+        let Some(jenkins) = &self.jenkins else {
+            return Err(no_client("Jenkins"));
+        };
+        let build = format!("{} #{}", v.job, v.number);
+        let info = match jenkins.build_info(&v.job, v.number).await {
+            Ok(info) => info,
+            Err(JenkinsError::UnknownJob(_)) => {
+                return Err(Attempt::Contradicted(format!(
+                    "Jenkins has no build {build}: the callback is not genuine"
+                )));
+            }
+            Err(e) => {
+                return Err(Attempt::Retry {
+                    error: format!("cannot confirm {build} with Jenkins: {e}"),
+                    doubt: false,
+                });
+            }
+        };
+        if info.running || info.result.is_none() {
+            return Err(Attempt::Retry {
+                error: format!("Jenkins still shows {build} as running"),
+                doubt: false,
+            });
+        }
+        let result = info.result.unwrap_or_default();
+        let contradiction = if info.number != Some(v.number) {
+            Some(format!("Jenkins reports build number {:?}", info.number))
+        } else if result != v.status {
+            Some(format!(
+                "Jenkins reports {result}, the callback said {}",
+                v.status
+            ))
+        } else if v.git_ref.is_some() && info.parameters.get("REF") != v.git_ref.as_ref() {
+            Some(format!(
+                "Jenkins built REF {}, the callback said {}",
+                info.parameters.get("REF").map_or("(none)", String::as_str),
+                v.git_ref.as_deref().unwrap_or_default()
+            ))
+        } else {
+            None
+        };
+        match contradiction {
+            Some(why) => Err(Attempt::Contradicted(format!(
+                "Jenkins contradicts the callback for {build}: {why}"
+            ))),
+            None => Ok(()),
+        }
+    }
+
     async fn review(&self, change: &str, revision: &str, review: &ReviewInput) -> Attempt {
         let Some(gerrit) = &self.gerrit else {
             return no_client("Gerrit");
@@ -195,6 +280,25 @@ impl Effectors {
             }
             if !votes.label_exists {
                 return Ok("no Verified label on the change: nothing to drop".to_string());
+            }
+            let others_plus_one = if votes.asked_is_current {
+                votes.votes.iter().any(|&(a, v)| a != me && v > 0)
+            } else {
+                // Gerrit reports only the current patch set's labels: on an older one, the
+                // change message is the record of the vote.
+                gerrit.messages(change).await?.iter().any(|m| {
+                    m.author.is_some_and(|a| a != me)
+                        && m.patch_set.map(|p| p.to_string()).as_deref() == Some(revision)
+                        && crate::policy::comment::header_votes(m)
+                            .iter()
+                            .any(|t| t == "Verified+1")
+                })
+            };
+            if !others_plus_one {
+                return Ok(format!(
+                    "Gerrit shows no Verified+1 by another account on patch set {revision}: \
+                     the bot's vote is kept"
+                ));
             }
             match votes.votes.iter().find(|(account, _)| *account == me) {
                 Some(&(_, value)) if value < 0 => {
@@ -324,8 +428,8 @@ fn gerrit_failure(e: GerritError) -> Attempt {
             error: e.to_string(),
             doubt: true,
         },
-        // 401: the credentials may be fixed (netrc edited, process restarted): keep it.
-        e if e.is_transient() || e == GerritError::Unauthorized => Attempt::Retry {
+        // 3xx, 401, 403: the operator can fix the credentials, URL or permissions: keep it.
+        e if e.is_transient() || e.is_operator_fixable() => Attempt::Retry {
             error: e.to_string(),
             doubt: false,
         },

@@ -48,11 +48,14 @@ pub enum Effect {
         job: String,
         params: BTreeMap<String, String>,
     },
-    /// Post a review on one revision; `change` is the percent-encoded REST id.
+    /// Post a review on one revision; `change` is the percent-encoded REST id. With `verify`,
+    /// only once Jenkins confirms the build the review reports (SPEC §11).
     Review {
         change: String,
         revision: String,
         review: ReviewInput,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        verify: Option<Verify>,
     },
     /// Set the bot's Verified vote on a revision to 0 if it is negative.
     DropRejection { change: String, revision: String },
@@ -64,6 +67,19 @@ pub enum Effect {
         #[serde(default)]
         set_aside: Option<(String, String)>,
     },
+}
+
+/// What a callback claimed about a build, to be confirmed by Jenkins before its vote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verify {
+    /// The job's full path (folders included), as configured.
+    pub job: String,
+    pub number: u64,
+    /// The finished result the callback reported (`SUCCESS`, `FAILURE`...).
+    pub status: String,
+    /// The `REF` parameter the callback reported (presubmit builds).
+    #[serde(default)]
+    pub git_ref: Option<String>,
 }
 
 impl Effect {

@@ -46,6 +46,7 @@ impl Effectors {
                 change,
                 revision,
                 review,
+                ..
             } => self.find_review(change, revision, review, since).await,
             Effect::DropRejection { .. } | Effect::DropRequest { .. } | Effect::MailMove { .. } => {
                 Ok(None)

@@ -257,6 +257,7 @@ fn review(key: &str, change: u64, text: &str) -> Planned {
                 change: change.to_string(),
                 revision: "1".into(),
                 review: ReviewInput::bot(Some(text.into()), [("Verified".to_string(), 1)].into()),
+                verify: None,
             },
             context: "gerrit".into(),
             done: None,

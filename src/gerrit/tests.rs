@@ -9,6 +9,7 @@ fn headers(content_type: &str) -> HeaderMap {
 
 fn err(status: u16, content_type: &str, body: &str) -> GerritError {
     interpret::<serde_json::Value>(
+        "h",
         StatusCode::from_u16(status).unwrap(),
         &headers(content_type),
         body.as_bytes(),
@@ -28,6 +29,7 @@ fn the_guard_line_is_stripped() {
 fn success_bodies_parse_with_or_without_the_guard() {
     let ok = |body: &str| {
         interpret::<serde_json::Value>(
+            "h",
             StatusCode::OK,
             &headers("application/json; charset=UTF-8"),
             body.as_bytes(),
@@ -63,7 +65,7 @@ fn error_statuses_map_to_variants_callers_branch_on() {
     );
     assert_eq!(
         err(401, "text/html", "<html>Unauthorized</html>"),
-        GerritError::Unauthorized
+        GerritError::Unauthorized { host: "h".into() }
     );
     assert_eq!(
         err(503, text, "Service Unavailable"),
@@ -122,7 +124,7 @@ fn transient_errors_are_the_retryable_ones() {
         GerritError::Ambiguous(String::new()),
         GerritError::Conflict(String::new()),
         GerritError::Forbidden(String::new()),
-        GerritError::Unauthorized,
+        GerritError::Unauthorized { host: "h".into() },
         GerritError::Decode(String::new()),
     ] {
         assert!(!e.is_transient(), "{e:?}");
@@ -270,6 +272,7 @@ fn a_message_body_is_what_follows_the_patch_set_header() {
     let m = |text: &str| ChangeMessage {
         id: "m".into(),
         author: Some(1),
+        author_account: None,
         date: 0,
         message: text.into(),
         patch_set: Some(2),

@@ -5,13 +5,27 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{ChangeFacts, ChangeMessage, GerritError, RevisionVotes, VERIFIED};
+use super::{Account, ChangeFacts, ChangeMessage, Comment, GerritError, RevisionVotes, VERIFIED};
 use crate::types::PatchSet;
 
 #[derive(Deserialize)]
 pub struct AccountInfo {
     #[serde(rename = "_account_id")]
     pub account_id: u64,
+    /// With `o=DETAILED_ACCOUNTS` (and on `/accounts/self`).
+    pub name: Option<String>,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+}
+
+impl AccountInfo {
+    pub fn into_account(self) -> Account {
+        Account {
+            id: self.account_id,
+            name: self.display_name.or(self.name),
+            email: self.email,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -25,6 +39,10 @@ pub struct ChangeInfo {
     pub current_revision: Option<String>,
     #[serde(default)]
     pub revisions: BTreeMap<String, RevisionInfo>,
+    /// With `o=MESSAGES`.
+    #[serde(default)]
+    pub messages: Vec<MessageInfo>,
+    pub subject: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -39,6 +57,8 @@ pub struct RevisionInfo {
     pub commit: Option<CommitInfo>,
     #[serde(default)]
     pub files: BTreeMap<String, serde_json::Value>,
+    /// Who uploaded the patch set (Gerrit authenticated them; a committer can be forged).
+    pub uploader: Option<AccountInfo>,
 }
 
 #[derive(Deserialize)]
@@ -92,6 +112,11 @@ impl ChangeInfo {
             .into_keys()
             .filter(|p| !p.starts_with('/'))
             .collect();
+        let uploader = rev.uploader.map(AccountInfo::into_account);
+        let messages = std::mem::take(&mut self.messages)
+            .into_iter()
+            .map(MessageInfo::into_message)
+            .collect();
         Ok(ChangeFacts {
             project: self.project,
             branch: self.branch,
@@ -103,6 +128,10 @@ impl ChangeInfo {
             current_revision: sha,
             committer_email,
             files,
+            uploader,
+            subject: self.subject,
+            messages,
+            comments: Vec::new(),
         })
     }
 }
@@ -197,9 +226,11 @@ pub struct MessageInfo {
 
 impl MessageInfo {
     pub fn into_message(self) -> ChangeMessage {
+        let account = self.author.map(AccountInfo::into_account);
         ChangeMessage {
             id: self.id,
-            author: self.author.map(|a| a.account_id),
+            author: account.as_ref().map(|a| a.id),
+            author_account: account,
             date: self.date.as_deref().and_then(parse_timestamp).unwrap_or(0),
             message: self.message,
             patch_set: self.revision_number,
@@ -238,4 +269,36 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
     Some(((days * 24 + h) * 60 + min) * 60_000 + sec * 1000 + millis)
+}
+
+/// `CommentInfo`, as far as the bot reads it.
+#[derive(Deserialize)]
+pub struct CommentInfo {
+    #[serde(default)]
+    pub id: String,
+    pub author: Option<AccountInfo>,
+    pub patch_set: Option<u32>,
+    #[serde(default)]
+    pub message: String,
+    pub updated: Option<String>,
+    /// Since 3.x: the change message this comment was posted with.
+    pub change_message_id: Option<String>,
+}
+
+impl CommentInfo {
+    pub fn into_comment(self, path: &str) -> Comment {
+        Comment {
+            id: self.id,
+            path: path.to_string(),
+            author: self.author.map(|a| a.account_id),
+            patch_set: self.patch_set,
+            message: self.message,
+            date: self
+                .updated
+                .as_deref()
+                .and_then(parse_timestamp)
+                .unwrap_or(0),
+            change_message_id: self.change_message_id,
+        }
+    }
 }

@@ -50,6 +50,16 @@ impl JenkinsError {
     }
 }
 
+/// A build as Jenkins reports it (`/job/<job>/<n>/api/json`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildInfo {
+    pub number: Option<u64>,
+    /// `SUCCESS`, `FAILURE`...; None while it runs.
+    pub result: Option<String>,
+    pub running: bool,
+    pub parameters: BTreeMap<String, String>,
+}
+
 /// A queued build: the queue item id (None when Jenkins gave no parsable `Location`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Queued {
@@ -172,6 +182,25 @@ impl Jenkins {
             }
         }
         Ok(None)
+    }
+
+    /// One build as Jenkins reports it, read from `[jenkins] url` + the job's path + the number
+    /// (never from a URL a callback gave: that would send the bot's credentials anywhere).
+    pub async fn build_info(&self, job: &str, number: u64) -> Result<BuildInfo, JenkinsError> {
+        let url = format!(
+            "{}/{}/{number}/api/json?tree=number,result,building,inProgress,queueId,\
+             actions[parameters[name,value]]",
+            self.base,
+            Self::job_path(job)
+        );
+        let v = self.get_json(job, &url).await?;
+        Ok(BuildInfo {
+            number: v["number"].as_u64(),
+            result: v["result"].as_str().map(str::to_string),
+            running: v["building"].as_bool().unwrap_or(false)
+                || v["inProgress"].as_bool().unwrap_or(false),
+            parameters: parameters_of(&v),
+        })
     }
 
     async fn get_json(&self, job: &str, url: &str) -> Result<serde_json::Value, JenkinsError> {

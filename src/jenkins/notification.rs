@@ -17,6 +17,9 @@ use thiserror::Error;
 pub struct JenkinsEvent {
     /// The short job name (not folder-qualified).
     pub name: String,
+    /// The job's relative URL, `job/android/job/bionic-presubmit/`: the only place the plugin
+    /// gives a job's folders.
+    pub url: Option<String>,
     pub build: BuildEvent,
 }
 
@@ -182,6 +185,31 @@ pub(crate) fn parse_object(body: &[u8]) -> Result<Map<String, Value>, BodyError>
 }
 
 impl JenkinsEvent {
+    /// The job's full path (`android/bionic-presubmit`), from `url`; the short `name` when the
+    /// URL is absent or not a `job/<name>/...` path.
+    pub fn job_path(&self) -> String {
+        let Some(url) = &self.url else {
+            return self.name.clone();
+        };
+        let segments: Vec<&str> = url.trim_matches('/').split('/').collect();
+        let mut names = Vec::new();
+        for pair in segments.chunks(2) {
+            match pair {
+                ["job", name] if !name.is_empty() => names.push(
+                    percent_encoding::percent_decode_str(name)
+                        .decode_utf8_lossy()
+                        .into_owned(),
+                ),
+                _ => return self.name.clone(),
+            }
+        }
+        // The URL must end in the job the plugin names, or it is not this job's URL.
+        if names.last().map(String::as_str) != Some(self.name.as_str()) {
+            return self.name.clone();
+        }
+        names.join("/")
+    }
+
     /// Parses a request body, naming the first field that is missing or of the wrong type.
     pub fn parse(body: &[u8]) -> Result<JenkinsEvent, BodyError> {
         let value = parse_object(body)?;
@@ -215,6 +243,7 @@ impl JenkinsEvent {
             Value::as_object,
         )?;
         Ok(JenkinsEvent {
+            url: get(top, "url", "url", "a string", string)?,
             name,
             build: BuildEvent {
                 number,
@@ -222,13 +251,16 @@ impl JenkinsEvent {
                 status: status.map(BuildStatus::parse),
                 url: get(build, "url", "build.url", "a string", string)?,
                 full_url: get(build, "full_url", "build.full_url", "a string", string)?,
+                // `-1` is what Jenkins reports for a build that did not come from the queue;
+                // only clean builds need a queue id.
                 queue_id: get(
                     build,
                     "queue_id",
                     "build.queue_id",
-                    "a non-negative integer",
-                    Value::as_u64,
-                )?,
+                    "an integer",
+                    Value::as_i64,
+                )?
+                .and_then(|q| u64::try_from(q).ok()),
                 parameters: parameters
                     .map(read_parameters)
                     .transpose()?

@@ -105,6 +105,16 @@ fn record(
     Ok(first.map_or(Accepted::Recorded, Accepted::Queued))
 }
 
+/// Makes a build's next finished phase act again (its acted-on callback was contradicted).
+pub(crate) fn forget_action(c: &Connection, job: &str, number: u64) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE callbacks SET acted_phase = NULL, status = NULL, item = NULL
+         WHERE job = ?1 AND number = ?2",
+        params![job, i64::try_from(number).unwrap_or(i64::MAX)],
+    )
+    .map(|_| ())
+}
+
 impl Journal {
     /// Records a callback and, for the first finished phase of the build, its review intents
     /// and events, all in one durable transaction: a re-send or the second finished phase can

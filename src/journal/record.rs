@@ -57,6 +57,9 @@ pub enum BuildUpdate {
     },
     /// The trigger will never happen.
     NotTriggered { intent_key: String },
+    /// Jenkins contradicted the callback this review came from: the build's once-only vote
+    /// is not used up, so its genuine callback can still act.
+    Contradicted { job: String, number: u64 },
 }
 
 fn record_one(c: &Connection, p: &Planned, now: i64) -> rusqlite::Result<Recorded> {
@@ -153,6 +156,9 @@ impl Journal {
                 }) => builds::set_queued(c, intent_key, *queue_id)?,
                 Some(BuildUpdate::NotTriggered { intent_key }) => {
                     builds::set_not_triggered(c, intent_key)?;
+                }
+                Some(BuildUpdate::Contradicted { job, number }) => {
+                    super::callbacks::forget_action(c, job, *number)?;
                 }
                 None => {}
             }

@@ -114,6 +114,7 @@ async fn a_database_made_by_the_first_release_is_migrated() {
             change,
             revision,
             review,
+            ..
         } => {
             assert_eq!((change.as_str(), revision.as_str()), ("1", "2"));
             assert_eq!(review.labels["Verified"], 1);

@@ -20,6 +20,7 @@ pub(super) const PATCH_SET: &str = "Gerrit-PatchSet";
 pub(super) const PROJECT: &str = "Gerrit-Project";
 pub(super) const BRANCH: &str = "Gerrit-Branch";
 pub(super) const CHANGE_NUMBER: &str = "Gerrit-Change-Number";
+pub(super) const COMMENT_DATE: &str = "Gerrit-Comment-Date";
 
 /// One footer: key as written, value trimmed.
 pub(super) type Entry<'a> = (&'a str, &'a str);
@@ -92,6 +93,9 @@ pub(super) struct Fields {
     pub project: Project,
     pub branch: Option<String>,
     pub change_number: Option<u64>,
+    /// `Gerrit-Comment-Date` (RFC 2822) as milliseconds since the epoch; None when absent or
+    /// unreadable (it only narrows which Gerrit message the mail is about).
+    pub comment_date: Option<i64>,
 }
 
 /// Reads and checks the footers the bot uses. The type is checked first, so an unknown type
@@ -136,7 +140,13 @@ pub(super) fn fields(entries: &[Entry<'_>]) -> Result<Fields, SetAside> {
         // Neither a `project~number` nor a `project~branch~Change-Id` locator is possible.
         return Err(SetAside::MissingFooter(BRANCH));
     }
+    let comment_date = single(entries, COMMENT_DATE)
+        .ok()
+        .flatten()
+        .and_then(mail_parser::DateTime::parse_rfc822)
+        .map(|d| d.to_timestamp().saturating_mul(1000));
     Ok(Fields {
+        comment_date,
         message_type,
         change_id: change_id.to_string(),
         patch_set,

@@ -60,6 +60,8 @@ pub struct Notification {
     pub message_id: Option<String>,
     /// The review, for `comment` mails only.
     pub review: Option<Review>,
+    /// `Gerrit-Comment-Date` (3.x), milliseconds since the epoch.
+    pub comment_date: Option<i64>,
 }
 
 impl Notification {
@@ -224,6 +226,7 @@ pub fn parse(raw: &[u8], senders: &[String]) -> Result<Notification, SetAside> {
         project: fields.project,
         branch: fields.branch,
         change_number: fields.change_number,
+        comment_date: fields.comment_date,
         sender,
         reply_to: reply_to(&message),
         subject: message.subject().map(one_line).unwrap_or_default(),

@@ -53,8 +53,13 @@ pub enum Rejection {
 /// What a callback leads to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// A finished build of a job we act on: post this (once per build).
-    Post(Item),
+    /// A finished build of a job we act on: post these (once per build): one review for a
+    /// presubmit build, one per change that asked for a clean build (Jenkins folds identical
+    /// clean requests into one build).
+    Post(Vec<Item>),
+    /// A presubmit build the bot did not trigger, with `[presubmit] vote_on_manual_builds`
+    /// off: logged and ignored.
+    ManualBuild,
     /// A job we act on, not finished yet: record the phase.
     NotFinished,
     /// A finished clean build whose change we do not know (not triggered by gmail-listener,
@@ -66,15 +71,17 @@ pub enum Decision {
     UnknownJob,
 }
 
-/// SPEC §7: presubmit builds vote, clean builds confirm the clean, everything else is logged.
-/// `triggered` is what the state database knows about `build.queue_id`.
+/// SPEC §7 and §11: presubmit builds vote, clean builds confirm the clean, everything else is
+/// logged. The job is the callback's full path (folders included); `triggered` is what the
+/// journal knows about the build's queue item: the builds the bot triggered with that queue id.
 pub fn decide(
     event: &JenkinsEvent,
     config: &Config,
-    triggered: Option<&Triggered>,
+    triggered: &[Triggered],
 ) -> Result<Decision, Rejection> {
     let p = &config.presubmit;
-    let job = event.name.as_str();
+    let path = event.job_path();
+    let job = path.as_str();
     let presubmit = p.is_presubmit_job(job);
     if p.ignored_jobs.iter().any(|j| j == job) {
         return Ok(Decision::Ignored);
@@ -84,7 +91,7 @@ pub fn decide(
     }
     let b = &event.build;
     if let Phase::Other(phase) = &b.phase {
-        return Err(Rejection::UnknownPhase(phase.clone()));
+        return Err(Rejection::UnknownPhase(sanitize(phase)));
     }
     let gerrit_ref = if presubmit {
         let r = b.parameters.get("REF").ok_or(Rejection::MissingRef)?;
@@ -105,31 +112,54 @@ pub fn decide(
         &config.jenkins.url,
     );
     let source = format!("{job} #{}", b.number);
-    let item = match (gerrit_ref, triggered) {
+    let ours: Vec<&Triggered> = triggered.iter().filter(|t| t.job == job).collect();
+    let items = match gerrit_ref {
         // Posted with the bare change number from REF: REF carries no project, and a number
         // names one change on a server (Gerrit deprecates number-only ids only for imported
         // changes, where it answers "Multiple changes found" and the item fails loudly).
-        (Some(r), _) => Item {
-            review: presubmit_review(job, b.number, status, &link),
-            change: r.change.to_string(),
-            revision: r.patch_set.to_string(),
-            source,
-        },
-        (None, Some(t)) if t.job == job => Item {
-            review: clean_review(job, b.number, status, &link),
-            change: rest_id_from_plain(&t.change_key),
-            revision: t.patch_set.to_string(),
-            source,
-        },
-        (None, _) => return Ok(Decision::NoChange),
+        Some(r) => {
+            if !p.vote_on_manual_builds && ours.is_empty() {
+                return Ok(Decision::ManualBuild);
+            }
+            vec![Item {
+                review: presubmit_review(job, b.number, status, &link),
+                change: r.change.to_string(),
+                revision: r.patch_set.to_string(),
+                source,
+            }]
+        }
+        None if ours.is_empty() => return Ok(Decision::NoChange),
+        None => ours
+            .iter()
+            .map(|t| Item {
+                review: clean_review(job, b.number, status, &link),
+                change: rest_id_from_plain(&t.change_key),
+                revision: t.patch_set.to_string(),
+                source: source.clone(),
+            })
+            .collect(),
     };
-    Ok(Decision::Post(item))
+    Ok(Decision::Post(items))
+}
+
+/// Longest link or status from a callback put into a Gerrit message.
+pub const MAX_WIRE_TEXT: usize = 1_000;
+
+/// What a callback says, made safe for a Gerrit message: control characters removed (a CR/LF
+/// in a link would start new lines, even command lines, in the bot's own message), cut to
+/// [`MAX_WIRE_TEXT`] characters.
+pub fn sanitize(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_WIRE_TEXT)
+        .collect()
 }
 
 /// `<job> #<number> checkbuild <STATUS>: <link>`, Verified +1 on SUCCESS, -1 and the hint on
 /// FAILURE, no vote otherwise.
 pub fn presubmit_review(job: &str, number: u64, status: &BuildStatus, link: &str) -> ReviewInput {
-    let mut message = format!("{job} #{number} checkbuild {status}: {link}");
+    let (status_text, link) = (sanitize(&status.to_string()), sanitize(link));
+    let mut message = format!("{job} #{number} checkbuild {status_text}: {link}");
     let vote = match status {
         BuildStatus::Success => Some(1),
         BuildStatus::Failure => {
@@ -150,9 +180,11 @@ pub fn presubmit_review(job: &str, number: u64, status: &BuildStatus, link: &str
 pub fn clean_review(job: &str, number: u64, status: &BuildStatus, link: &str) -> ReviewInput {
     let message = match status {
         BuildStatus::Success => "out/ directory removed".to_string(),
-        other => {
-            format!("{job} #{number} {other}: out/ directory may not have been removed: {link}")
-        }
+        other => format!(
+            "{job} #{number} {}: out/ directory may not have been removed: {}",
+            sanitize(&other.to_string()),
+            sanitize(link)
+        ),
     };
     ReviewInput::bot(Some(message), BTreeMap::new())
 }
@@ -196,7 +228,7 @@ pub fn build_link(template: &str, event: &JenkinsEvent, jenkins_url: &str) -> St
 /// nothing yet. `Post` lines are printed only when the item is queued, not for duplicates.
 pub fn decision_line(event: &JenkinsEvent, decision: &Decision) -> Option<(Kind, String, String)> {
     let b = &event.build;
-    let build = format!("{} #{}", event.name, b.number);
+    let build = format!("{} #{}", event.job_path(), b.number);
     let status = b
         .status
         .as_ref()
@@ -212,12 +244,16 @@ pub fn decision_line(event: &JenkinsEvent, decision: &Decision) -> Option<(Kind,
         Decision::NotFinished => None,
         Decision::Ignored => skip("ignored job".into()),
         Decision::UnknownJob => skip("unknown job".into()),
+        Decision::ManualBuild => skip(
+            "a build the bot did not trigger ([presubmit] vote_on_manual_builds = false)".into(),
+        ),
         Decision::NoChange => skip(format!(
             "clean build of no known change (no build recorded for queue id {})",
             b.queue_id
                 .map_or_else(|| "-".to_string(), |q| q.to_string())
         )),
-        Decision::Post(item) => {
+        Decision::Post(items) => {
+            let item = items.first()?;
             let r = &item.review;
             let (kind, vote) = match r.labels.get(VERIFIED) {
                 Some(v) => (Kind::Check, format!(" Verified{v:+}")),
@@ -227,8 +263,12 @@ pub fn decision_line(event: &JenkinsEvent, decision: &Decision) -> Option<(Kind,
                 None => (Kind::Check, " no vote".to_string()),
             };
             let change = percent_encoding::percent_decode_str(&item.change).decode_utf8_lossy();
+            let more = match items.len() {
+                0 | 1 => String::new(),
+                n => format!(" (and {} more changes that asked)", n - 1),
+            };
             let text = format!(
-                "{build}{status} => {change} patch set {}:{vote}",
+                "{build}{status} => {change} patch set {}:{vote}{more}",
                 item.revision
             );
             Some((kind, b.phase.to_string(), text))

@@ -1,8 +1,11 @@
-//! What to do about one notification: a pure function from facts to decisions (SPEC §4–§6).
+//! What to do about one notification: a pure function from facts to decisions (SPEC §4–§6,
+//! §11).
 //!
-//! The poller gathers the facts (the parsed mail, Gerrit's view of the change, what was already
-//! built) and executes the decisions; everything between is here, so every rule is
-//! table-tested without a network.
+//! The poller gathers the facts (the parsed mail, Gerrit's view of the change with its
+//! messages and accounts, what was already built) and executes the decisions; everything
+//! between is here, so every rule is table-tested without a network. A mail is only a hint:
+//! a comment's commands are read from the change message Gerrit recorded ([`comment`]), and
+//! who may do what is decided from the accounts Gerrit knows ([`trust`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -14,9 +17,12 @@ use crate::mail::{MessageType, Notification};
 use crate::types::{PatchSet, Project};
 
 pub mod callback;
+pub mod comment;
 mod plan;
+pub mod trust;
 
 pub use plan::{MailPlan, plan_mail};
+pub use trust::is_trusted;
 
 /// Why a build was requested.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +31,7 @@ pub enum Trigger {
     NewPatchSet,
     Retry,
     Target(String),
+    OkToTest,
 }
 
 impl fmt::Display for Trigger {
@@ -34,6 +41,7 @@ impl fmt::Display for Trigger {
             Trigger::NewPatchSet => f.write_str("newpatchset"),
             Trigger::Retry => f.write_str("retry"),
             Trigger::Target(t) => f.write_str(t),
+            Trigger::OkToTest => f.write_str("ok-to-test"),
         }
     }
 }
@@ -56,9 +64,20 @@ pub struct BuildRequest {
 pub enum SkipReason {
     MessageType(MessageType),
     UntrustedCommitter(String),
+    UntrustedUploader(String),
+    UntrustedCommenter(String),
+    NotInGerrit,
+    OkToTestOutdated {
+        commented: PatchSet,
+        current: PatchSet,
+    },
+    AlreadyTrusted,
     SkipFile(String),
     SkipPath(String),
-    AlreadyBuilt { job: String, patch_set: PatchSet },
+    AlreadyBuilt {
+        job: String,
+        patch_set: PatchSet,
+    },
     OwnComment,
     NoCommands,
     ChangeClosed(String),
@@ -70,6 +89,21 @@ impl fmt::Display for SkipReason {
         match self {
             SkipReason::MessageType(t) => write!(f, "{t} mails need no action"),
             SkipReason::UntrustedCommitter(e) => write!(f, "untrusted committer {e}"),
+            SkipReason::UntrustedUploader(e) => write!(f, "untrusted uploader {e}"),
+            SkipReason::UntrustedCommenter(e) => {
+                write!(f, "commands from an untrusted account ({e}) do not run")
+            }
+            SkipReason::NotInGerrit => f.write_str(
+                "Gerrit has no record of this comment: a forged or mistaken mail; nothing runs",
+            ),
+            SkipReason::OkToTestOutdated { commented, current } => write!(
+                f,
+                "ok-to-test on patch set {commented} approves nothing (the current one is \
+                 {current})"
+            ),
+            SkipReason::AlreadyTrusted => {
+                f.write_str("ok-to-test: the patch set needs no approval")
+            }
             SkipReason::SkipFile(p) => write!(f, "touches {p}"),
             SkipReason::SkipPath(p) => write!(f, "touches the bot's own code ({p})"),
             SkipReason::AlreadyBuilt { job, patch_set } => {
@@ -86,7 +120,15 @@ impl fmt::Display for SkipReason {
 impl SkipReason {
     /// A configuration problem the operator must see (red), not a routine skip (yellow).
     pub fn is_error(&self) -> bool {
-        matches!(self, SkipReason::BadProject(_))
+        matches!(self, SkipReason::BadProject(_) | SkipReason::NotInGerrit)
+    }
+
+    /// Only an untrusted committer or uploader stands in the way (`ok-to-test` can lift it).
+    pub fn is_untrusted_author(&self) -> bool {
+        matches!(
+            self,
+            SkipReason::UntrustedCommitter(_) | SkipReason::UntrustedUploader(_)
+        )
     }
 }
 
@@ -112,41 +154,31 @@ pub enum Decision {
     Skip(SkipReason),
 }
 
-/// The bot's identity, for ignoring its own comments.
+/// The bot's identity: its own comments never command it. Gerrit's `_account_id` (from
+/// `GET /a/accounts/self`) is what counts; mail headers say nothing reliable (googlesource
+/// mail comes from a per-user address and has no Reply-To).
 #[derive(Debug, Clone)]
 pub struct Identity<'a> {
     pub bot_account: &'a str,
+    pub bot_id: Option<u64>,
 }
 
 /// Whether [`decide`] needs Gerrit's facts for this mail (so the poller can spare the call).
-pub fn needs_facts(n: &Notification, cfg: &PresubmitConfig, me: &Identity<'_>) -> bool {
+pub fn needs_facts(n: &Notification, _cfg: &PresubmitConfig, _me: &Identity<'_>) -> bool {
     match n.message_type {
         MessageType::NewChange | MessageType::NewPatchSet => true,
-        MessageType::Comment => {
-            !is_own(n, me)
-                && n.review
-                    .as_ref()
-                    .is_some_and(|r| !command::parse(&r.command_text, &cfg.targets).is_empty())
-        }
+        MessageType::Comment => n.review.as_ref().is_some_and(|r| {
+            !command::command_lines(&r.command_text).is_empty() || r.has_vote("Verified+1")
+        }),
         _ => false,
     }
-}
-
-fn is_own(n: &Notification, me: &Identity<'_>) -> bool {
-    let bot = me.bot_account;
-    // Gerrit 2.x puts the commenter's address in Reply-To; 3.x lists the commenter first,
-    // then every recipient (which includes the bot when it watches the project).
-    n.reply_to
-        .first()
-        .is_some_and(|a| a.eq_ignore_ascii_case(bot))
-        || n.sender.eq_ignore_ascii_case(bot)
 }
 
 /// Decides what one notification calls for.
 ///
 /// `facts` is Gerrit's view of the change (required when [`needs_facts`] says so; without it
-/// nothing is built); `already_built` lists the jobs that already built the change's current
-/// patch set.
+/// nothing is built or run); `already_built` lists the jobs that already built the change's
+/// current patch set.
 pub fn decide(
     n: &Notification,
     facts: Option<&ChangeFacts>,
@@ -162,7 +194,7 @@ pub fn decide(
                 Trigger::NewPatchSet
             };
             match facts {
-                Some(f) => vec![auto_build(f, trigger, already_built, cfg)],
+                Some(f) => vec![auto_build(f, trigger, already_built, cfg, me)],
                 None => vec![],
             }
         }
@@ -171,64 +203,140 @@ pub fn decide(
     }
 }
 
+/// The stable key base of a comment's effects: the Gerrit message that recorded it, so that
+/// each message runs its commands at most once, whatever mails announce it.
+pub fn comment_key(n: &Notification, facts: Option<&ChangeFacts>) -> Option<String> {
+    let review = n.review.as_ref()?;
+    comment::find(n, review, facts?).map(|found| format!("cmd:{}", found.message.id))
+}
+
 fn decide_comment(
     n: &Notification,
     facts: Option<&ChangeFacts>,
     cfg: &PresubmitConfig,
     me: &Identity<'_>,
 ) -> Vec<Decision> {
-    if is_own(n, me) {
-        return vec![Decision::Skip(SkipReason::OwnComment)];
-    }
     let Some(review) = &n.review else {
         return vec![Decision::Skip(SkipReason::NoCommands)];
     };
-    let voted_on = review.patch_set.unwrap_or(n.patch_set);
+    if command::command_lines(&review.command_text).is_empty() && !review.has_vote("Verified+1") {
+        return vec![Decision::Skip(SkipReason::NoCommands)];
+    }
+    let Some(f) = facts else { return vec![] };
+    let Some(found) = comment::find(n, review, f) else {
+        return vec![Decision::Skip(SkipReason::NotInGerrit)];
+    };
+    if found.message.author.is_some() && found.message.author == me.bot_id {
+        return vec![Decision::Skip(SkipReason::OwnComment)];
+    }
+    let commented = PatchSet(found.message.patch_set.unwrap_or(n.patch_set.0));
     let mut out = Vec::new();
-    if review.has_vote("Verified+1") {
+    // A vote is not a command: Gerrit's permissions decide who may vote Verified, and
+    // build-listener checks the vote in Gerrit before lowering anything.
+    if found.votes.iter().any(|v| v == "Verified+1") {
         out.push(Decision::DropRejection {
             change_id: n.locator().plain_id(),
-            patch_set: voted_on,
+            patch_set: commented,
         });
     }
-    let commands = command::parse(&review.command_text, &cfg.targets);
+    let commands = command::parse(&found.text, &cfg.targets);
     if commands.is_empty() {
         if out.is_empty() {
             out.push(Decision::Skip(SkipReason::NoCommands));
         }
         return out;
     }
-    let Some(f) = facts else { return out };
-    if let Some(reason) = skip_reason(f, cfg) {
-        out.push(Decision::Skip(reason));
+    let author = found.message.author_account.as_ref();
+    if !trust::is_trusted_account(author, cfg) {
+        out.push(Decision::Skip(SkipReason::UntrustedCommenter(
+            trust::describe(author),
+        )));
         return out;
     }
+    if commands.len() > cfg.max_commands_per_comment {
+        out.push(Decision::Reply {
+            message: command::too_many_commands_reply(commands.len(), cfg.max_commands_per_comment),
+            patch_set: commented,
+        });
+        return out;
+    }
+    run_commands(f, commands, commented, cfg, me, &mut out);
+    out
+}
+
+/// Each distinct command once, in order; unknown ones answered with one reply.
+fn run_commands(
+    f: &ChangeFacts,
+    commands: Vec<Result<Command, UnknownCommand>>,
+    commented: PatchSet,
+    cfg: &PresubmitConfig,
+    me: &Identity<'_>,
+    out: &mut Vec<Decision>,
+) {
+    let mut seen: Vec<Command> = Vec::new();
     let mut unknown: Vec<UnknownCommand> = Vec::new();
+    let blocked = skip_reason(f, cfg)
+        .filter(|r| !(r.is_untrusted_author() && trust::approved_for_testing(f, cfg, me.bot_id)));
     for c in commands {
-        match c {
-            Ok(Command::Retry) => out.push(build(f, Trigger::Retry, None, cfg, false)),
-            Ok(Command::Target { name, lunch_target }) => out.push(build(
-                f,
-                Trigger::Target(name),
-                Some(lunch_target),
-                cfg,
-                false,
-            )),
-            Ok(Command::Clean) => out.push(Decision::Clean {
+        let c = match c {
+            Ok(c) if seen.contains(&c) => continue,
+            Ok(c) => c,
+            Err(u) => {
+                if !unknown.contains(&u) {
+                    unknown.push(u);
+                }
+                continue;
+            }
+        };
+        seen.push(c.clone());
+        if c == Command::OkToTest {
+            out.push(ok_to_test(f, commented, cfg));
+            continue;
+        }
+        if let Some(reason) = &blocked {
+            if !out.iter().any(|d| d == &Decision::Skip(reason.clone())) {
+                out.push(Decision::Skip(reason.clone()));
+            }
+            continue;
+        }
+        out.push(match c {
+            Command::Retry => build(f, Trigger::Retry, None, cfg, false),
+            Command::Target { name, lunch_target } => {
+                build(f, Trigger::Target(name), Some(lunch_target), cfg, false)
+            }
+            Command::Clean => Decision::Clean {
                 job: cfg.clean_job.clone(),
                 change_key: change_key(f),
                 patch_set: f.current_patch_set,
-            }),
-            Err(u) => unknown.push(u),
-        }
+            },
+            Command::OkToTest => continue,
+        });
     }
     if !unknown.is_empty() {
         out.push(Decision::Reply {
             message: command::unknown_command_reply(&unknown, &cfg.targets),
-            patch_set: voted_on,
+            patch_set: commented,
         });
     }
-    out
+}
+
+/// `bionicbb: ok-to-test` on `commented`: builds the current patch set as a new patch set
+/// would, when only its committer or uploader kept it from building (SPEC §11).
+fn ok_to_test(f: &ChangeFacts, commented: PatchSet, cfg: &PresubmitConfig) -> Decision {
+    if commented != f.current_patch_set {
+        return Decision::Skip(SkipReason::OkToTestOutdated {
+            commented,
+            current: f.current_patch_set,
+        });
+    }
+    match skip_reason(f, cfg) {
+        None => Decision::Skip(SkipReason::AlreadyTrusted),
+        Some(r) if r.is_untrusted_author() => match file_skip_reason(f, cfg) {
+            Some(files) => Decision::Skip(files),
+            None => build(f, Trigger::OkToTest, None, cfg, true),
+        },
+        Some(other) => Decision::Skip(other),
+    }
 }
 
 /// `project~number`, the key under which builds of a change are remembered.
@@ -241,8 +349,14 @@ fn auto_build(
     trigger: Trigger,
     already_built: &[String],
     cfg: &PresubmitConfig,
+    me: &Identity<'_>,
 ) -> Decision {
-    if let Some(reason) = skip_reason(f, cfg) {
+    if let Some(reason) = skip_reason(f, cfg)
+        && !(reason.is_untrusted_author() && trust::approved_for_testing(f, cfg, me.bot_id))
+    {
+        return Decision::Skip(reason);
+    }
+    if let Some(reason) = file_skip_reason(f, cfg) {
         return Decision::Skip(reason);
     }
     let job = cfg.job_for(&f.project);
@@ -284,14 +398,25 @@ fn build(
     })
 }
 
-/// SPEC §5, plus closed changes (building a merged or abandoned change helps nobody).
+/// SPEC §5 and §11, plus closed changes (building a merged or abandoned change helps nobody):
+/// the first reason the change's current patch set must not be built.
 pub fn skip_reason(f: &ChangeFacts, cfg: &PresubmitConfig) -> Option<SkipReason> {
     if f.status != "NEW" {
         return Some(SkipReason::ChangeClosed(f.status.to_ascii_lowercase()));
     }
-    if !is_trusted(&f.committer_email, &cfg.trusted_domains) {
+    if !trust::is_trusted_email(&f.committer_email, cfg) {
         return Some(SkipReason::UntrustedCommitter(f.committer_email.clone()));
     }
+    if !trust::is_trusted_account(f.uploader.as_ref(), cfg) {
+        return Some(SkipReason::UntrustedUploader(trust::describe(
+            f.uploader.as_ref(),
+        )));
+    }
+    file_skip_reason(f, cfg)
+}
+
+/// The file rules of SPEC §5 (they hold even with `ok-to-test`).
+pub fn file_skip_reason(f: &ChangeFacts, cfg: &PresubmitConfig) -> Option<SkipReason> {
     for path in &f.files {
         let base = path.rsplit('/').next().unwrap_or(path);
         if cfg.skip_file_names.iter().any(|n| n == base) {
@@ -311,16 +436,6 @@ fn under_prefix(path: &str, prefix: &str) -> bool {
         && path
             .strip_prefix(prefix)
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-}
-
-/// The committer's domain (after the last `@`) must equal a trusted domain exactly.
-pub fn is_trusted(email: &str, trusted: &[String]) -> bool {
-    match email.trim().rsplit_once('@') {
-        Some((local, domain)) if !local.is_empty() => {
-            trusted.iter().any(|t| t.eq_ignore_ascii_case(domain))
-        }
-        _ => false,
-    }
 }
 
 #[cfg(test)]

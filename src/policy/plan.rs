@@ -3,8 +3,10 @@
 //!
 //! Keys: an automatic build is `trigger:auto:<project~number>:<patch set>:<job>`, so the same
 //! patch set is built once by that job whatever mails announce it and however many processes
-//! read them; every other effect of a mail is `mail:<Message-ID>#<decision index>`, so a mail
-//! read again (after a crash, or by a second instance) repeats nothing.
+//! read them; a comment's effects are `cmd:<Gerrit message id>#<decision index>`, so each
+//! comment Gerrit recorded runs once whatever mails announce it; any other effect of a mail is
+//! `mail:<Message-ID>#<decision index>`, so a mail read again (after a crash, or by a second
+//! instance) repeats nothing.
 
 use crate::effects::{self, Effect, Payload};
 use crate::gerrit::{ChangeFacts, ReviewInput};
@@ -22,13 +24,14 @@ pub struct MailPlan {
     pub events: Vec<NewEvent>,
 }
 
-/// Plans `decisions` about mail `n` (read as `mail_key`, in console context `ctx`).
+/// Plans `decisions` about mail `n`; `key_base` is `cmd:<Gerrit message id>` for a comment
+/// found in Gerrit, else `mail:<Message-ID>`; `ctx` is the console context.
 /// `job_url` gives a job's page, for the BUILD line.
 pub fn plan_mail(
     n: &Notification,
     facts: Option<&ChangeFacts>,
     decisions: &[Decision],
-    mail_key: &str,
+    key_base: &str,
     ctx: &str,
     job_url: &dyn Fn(&str) -> String,
 ) -> MailPlan {
@@ -38,7 +41,7 @@ pub fn plan_mail(
         events: Vec::new(),
     };
     for (i, d) in decisions.iter().enumerate() {
-        let step = format!("mail:{mail_key}#{i}");
+        let step = format!("{key_base}#{i}");
         let planned = match d {
             Decision::Skip(reason) => {
                 let kind = if reason.is_error() {
@@ -75,7 +78,7 @@ pub fn plan_mail(
                     },
                     Some(change_key.clone()),
                     Some(patch_set.0),
-                    format!("{ctx} mail {mail_key}"),
+                    format!("{ctx} {key_base}"),
                 );
                 p.build = Some(NewBuild {
                     kind: BuildKind::Clean,
@@ -111,7 +114,7 @@ pub fn plan_mail(
                     },
                     Some(change_id.clone()),
                     Some(patch_set.0),
-                    format!("{ctx} mail {mail_key}"),
+                    format!("{ctx} {key_base}"),
                 )
             }
             Decision::Reply { message, patch_set } => {
@@ -128,13 +131,14 @@ pub fn plan_mail(
                             change: n.locator().rest_id(),
                             revision: patch_set.to_string(),
                             review: ReviewInput::bot(Some(message.clone()), Default::default()),
+                            verify: None,
                         },
                         context: ctx.to_string(),
                         done: Some(done),
                     },
                     Some(who.clone()),
                     Some(patch_set.0),
-                    format!("{ctx} mail {mail_key}"),
+                    format!("{ctx} {key_base}"),
                 )
             }
         };

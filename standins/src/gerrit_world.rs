@@ -202,6 +202,25 @@ impl World {
         }
     }
 
+    /// Moves a change message, and the comments posted with it, to `date` (ms since the
+    /// epoch): for a scenario that replays a real mail, whose `Gerrit-Comment-Date` is fixed.
+    pub fn gerrit_set_message_date(&self, number: u64, message_id: &str, date: i64) {
+        let mut inner = self.lock();
+        let c = inner.gerrit.change_by_number(number);
+        let Some(m) = c.messages.iter_mut().find(|m| m.id == message_id) else {
+            panic!("standins: no message {message_id} on change {number}");
+        };
+        let (old, author) = (m.date, m.author);
+        m.date = date;
+        for comment in c
+            .comments
+            .iter_mut()
+            .filter(|x| x.written == old && Some(x.author) == author)
+        {
+            comment.written = date;
+        }
+    }
+
     /// The date (ms since the epoch) of a change message, e.g. for a mail's
     /// `Gerrit-Comment-Date`.
     pub fn gerrit_message_date(&self, number: u64, message_id: &str) -> Option<i64> {

@@ -234,6 +234,16 @@ async fn without_a_jenkins_root_url_the_link_uses_the_configured_jenkins_url() {
     l.stop().await;
 }
 
+/// A person (not the bot) votes Verified+1 on the patch set: what a drop-rejection needs to
+/// find in Gerrit (SPEC §11).
+fn person_verifies(env: &Env, change: u64, ps: u32) -> u64 {
+    let person = env
+        .world
+        .gerrit_add_account_named("jdoe", "John Doe", "jdoe@google.com");
+    env.world.gerrit_set_vote(change, ps, person, "Verified", 1);
+    person
+}
+
 async fn drop_rejection(l: &Listener, change: u64, ps: u32) {
     let body = json!({"changeid": format!("{PROJECT}~{change}"), "patchset": ps}).to_string();
     let (status, answer) = l.post("/drop-rejection", body).await;
@@ -252,6 +262,7 @@ async fn drop_rejection_lifts_the_bots_minus_one() {
     let bot = env.world.gerrit_bot_account_id();
     let change = env.new_change();
     env.world.gerrit_set_vote(change, 1, bot, "Verified", -1);
+    person_verifies(&env, change, 1);
     drop_rejection(&l, change, 1).await;
     let reviews = env.expect_reviews(1);
     assert_eq!(reviews[0].labels, labels(&[("Verified", 0)]));
@@ -268,12 +279,39 @@ async fn drop_rejection_lifts_the_bots_minus_one() {
 }
 
 #[tokio::test]
+async fn a_drop_request_without_a_persons_verified_plus_one_changes_nothing() {
+    // Anyone who can reach the port (or forge a mail) can ask; only Gerrit's votes decide.
+    let mut env = Env::new().await;
+    let l = env.start_listener().await;
+    let bot = env.world.gerrit_bot_account_id();
+    let change = env.new_change();
+    env.world.gerrit_set_vote(change, 1, bot, "Verified", -1);
+    let other = env
+        .world
+        .gerrit_add_account_named("eve", "Eve", "eve@example.org");
+    env.world.gerrit_set_vote(change, 1, other, "Verified", -1);
+    drop_rejection(&l, change, 1).await;
+    env.expect_reviews(0);
+    assert_eq!(env.world.gerrit_votes(change, 1, "Verified")[&bot], -1);
+    let items = l.items().await;
+    assert!(
+        items[0]
+            .outcome
+            .as_deref()
+            .is_some_and(|o| o.contains("no Verified+1 by another account")),
+        "{items:?}"
+    );
+    l.stop().await;
+}
+
+#[tokio::test]
 async fn drop_rejection_keeps_the_bots_plus_one() {
     let mut env = Env::new().await;
     let l = env.start_listener().await;
     let bot = env.world.gerrit_bot_account_id();
     let change = env.new_change();
     env.world.gerrit_set_vote(change, 1, bot, "Verified", 1);
+    person_verifies(&env, change, 1);
     drop_rejection(&l, change, 1).await;
     env.expect_reviews(0);
     assert_eq!(env.world.gerrit_votes(change, 1, "Verified")[&bot], 1);
@@ -304,7 +342,20 @@ async fn drop_rejection_on_an_outdated_patch_set_decides_on_the_current_labels()
     env.world.gerrit_set_vote(change, 1, bot, "Verified", -1);
     env.world
         .gerrit_add_patch_set(change, "a@google.com", vec!["libc/bar.cpp".into()]);
-    // Gerrit reports patch set 2's labels, where the bot has not voted: nothing to drop.
+    // On an outdated patch set the person's Verified+1 is known from its change message...
+    let person = env
+        .world
+        .gerrit_add_account_named("jdoe", "John Doe", "jdoe@google.com");
+    env.world.gerrit_post_comment(
+        change,
+        1,
+        person,
+        standins::CommentSpec {
+            labels: vec![("Verified".into(), 1)],
+            ..Default::default()
+        },
+    );
+    // ...but Gerrit reports patch set 2's labels, where the bot has not voted: nothing to drop.
     drop_rejection(&l, change, 1).await;
     env.expect_reviews(0);
     let items = l.items().await;
@@ -575,6 +626,7 @@ async fn lifting_a_minus_one_on_a_merged_change_is_not_retried() {
     let bot = env.world.gerrit_bot_account_id();
     let change = env.new_change();
     env.world.gerrit_set_vote(change, 1, bot, "Verified", -1);
+    person_verifies(&env, change, 1);
     env.world.gerrit_set_status(change, ChangeStatus::Merged);
     drop_rejection(&l, change, 1).await;
     let items = l.items().await;
@@ -590,23 +642,39 @@ async fn lifting_a_minus_one_on_a_merged_change_is_not_retried() {
 }
 
 #[tokio::test]
-async fn a_restricted_label_is_logged_and_not_retried() {
+async fn a_restricted_label_is_logged_and_retried_until_an_admin_fixes_it() {
+    // SPEC §11: a 403 is something the operator can fix; the vote is kept, never dropped.
     let mut env = Env::new().await;
     let l = env.start_listener().await;
     env.world
         .gerrit_forbid_label(env.world.gerrit_bot_account_id(), "Verified");
-    run_presubmit(&env, &l, "FAILURE").await;
+    let change = env.new_change();
+    let q = env.presubmit(change, 1).await;
+    env.run_build(q, "FAILURE", &l.notify_url(), Events::Completed)
+        .await;
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let items = l.items().await;
+        if items[0].attempts >= 2 {
+            assert!(
+                matches!(items[0].state.as_str(), "pending" | "running"),
+                "{items:?}"
+            );
+            assert!(
+                items[0]
+                    .last_error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("is restricted")),
+                "{items:?}"
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{items:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     env.expect_reviews(0);
-    let items = l.items().await;
-    assert_eq!((items[0].state.as_str(), items[0].attempts), ("failed", 1));
-    assert!(
-        items[0]
-            .last_error
-            .as_deref()
-            .is_some_and(|e| e.contains("is restricted")),
-        "{items:?}"
-    );
     l.stop().await;
+    env.expect_pending_intents(1);
 }
 
 #[tokio::test]
@@ -637,6 +705,7 @@ async fn a_minus_one_and_its_drop_land_in_order() {
     let body = json!({"changeid": format!("{PROJECT}~{change}"), "patchset": 1}).to_string();
     assert_eq!(l.post("/drop-rejection", body).await.0, 202);
     env.world.set_fault(Service::Gerrit, Fault::None);
+    person_verifies(&env, change, 1);
     l.settle().await;
     let got: Vec<BTreeMap<String, i32>> = env
         .expect_reviews(2)

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use standins::{Fault, Service};
 
-use crate::harness::{self, Env, MailSpec, Setup, change_id_for, eventually};
+use crate::harness::{self, DANA, Env, MailSpec, Setup, change_id_for, eventually};
 
 #[tokio::test]
 async fn a_new_patch_set_is_built_once_with_the_current_ref() {
@@ -52,10 +52,18 @@ async fn retry_always_builds_again_and_targets_set_lunch_target() {
     let n = env.change(3003, &change_id_for(3003));
     env.deliver(&MailSpec::new("newchange", n, 1).render());
     env.poll_once().await;
-    env.expect_builds(1);
-    let id = env.deliver(
-        &MailSpec::comment(n, 1, "", "bionicbb: retry\nbionicbb:arm\nbionicbb: clean").render(),
-    );
+    let first = env.expect_builds(1);
+    // Jenkins folds a request identical to an item still waiting: let that build start.
+    let _ = env
+        .world
+        .jenkins_run(
+            first[0].queue_id,
+            "SUCCESS",
+            "http://127.0.0.1:9/",
+            standins::Events::Completed,
+        )
+        .await;
+    let id = env.comment(n, 1, "", "bionicbb: retry\nbionicbb:arm\nbionicbb: clean");
     let report = env.poll_once().await;
     assert_eq!((report.builds, report.cleans), (2, 1));
     let builds = env.expect_builds(3);
@@ -101,7 +109,7 @@ async fn untrusted_committers_and_skip_rules_build_nothing() {
             files: vec![(*file).into()],
         });
         ids.push(env.deliver(&MailSpec::new("newpatchset", number, 1).render()));
-        ids.push(env.deliver(&MailSpec::comment(number, 1, "", "bionicbb: retry").render()));
+        ids.push(env.comment(number, 1, "", "bionicbb: retry"));
     }
     let report = env.poll_once().await;
     assert_eq!(report.builds, 0);
@@ -189,7 +197,7 @@ async fn a_failed_second_command_does_not_repeat_the_first() {
     let n = env.change(7100, &change_id_for(7100));
     // The clean job does not exist yet: the mail is left after the retry build was queued.
     env.world.jenkins_remove_job("clean-bionic-presubmit");
-    let id = env.deliver(&MailSpec::comment(n, 1, "", "bionicbb: retry\nbionicbb: clean").render());
+    let id = env.comment(n, 1, "", "bionicbb: retry\nbionicbb: clean");
     env.poll_once().await;
     env.expect_builds(1);
     env.expect_left(&id);
@@ -205,7 +213,14 @@ async fn a_failed_second_command_does_not_repeat_the_first() {
 async fn an_unknown_command_gets_one_reply() {
     let mut env = Env::new().await;
     let n = env.change(8008, &change_id_for(8008));
-    let mail = MailSpec::comment(n, 1, "Code-Review+1", "bionicbb: rebuild-everything");
+    let mail = env.comment_mail(
+        env.dana,
+        DANA,
+        n,
+        1,
+        "Code-Review+1",
+        "bionicbb: rebuild-everything",
+    );
     env.deliver(&mail.render());
     env.poll_once().await;
     let r = env.expect_reviews(1).remove(0);
@@ -227,14 +242,11 @@ async fn an_unknown_command_gets_one_reply() {
 async fn quoted_indented_and_mid_line_commands_never_run() {
     let env = Env::new().await;
     let n = env.change(8100, &change_id_for(8100));
-    env.deliver(
-        &MailSpec::comment(
-            n,
-            1,
-            "",
-            "> bionicbb: retry\n    bionicbb: retry\nplease do not bionicbb: retry",
-        )
-        .render(),
+    env.comment(
+        n,
+        1,
+        "",
+        "> bionicbb: retry\n    bionicbb: retry\nplease do not bionicbb: retry",
     );
     env.poll_once().await;
     env.expect_all_trashed();
@@ -243,11 +255,12 @@ async fn quoted_indented_and_mid_line_commands_never_run() {
 
 #[tokio::test]
 async fn the_bots_own_comments_never_run_commands() {
-    let env = Env::new().await;
+    // Googlesource-style mail: a per-user From, no Reply-To: only Gerrit's account id tells.
+    let mut env = Env::new().await;
     let n = env.change(8200, &change_id_for(8200));
-    let mut own = MailSpec::comment(n, 1, "Verified+1", "bionicbb: retry");
-    own.reply_to = "bionicbb@android.com".into();
-    let id = env.deliver(&own.render());
+    let bot = env.world.gerrit_bot_account_id();
+    let id = env.comment_as(bot, "bionicbb", n, 1, "Verified+1", "bionicbb: retry");
+    env.expect_reviews(1); // the bot's comment itself, made by the scenario
     env.poll_once().await;
     env.expect_trashed(&id);
     env.finish();
@@ -354,15 +367,14 @@ async fn a_persons_verified_plus_one_asks_build_listener_to_drop_the_rejection()
     let config = env.config();
     let server = harness::start_listener_on(listener, config, None).await;
     // Prose mentioning Verified+1 does not count; the vote line does.
-    let prose = env
-        .deliver(&MailSpec::comment(n, 1, "", "I would give this Verified+1 if it built").render());
+    let prose = env.comment(n, 1, "", "I would give this Verified+1 if it built");
     env.poll_once().await;
     env.expect_trashed(&prose);
     assert_eq!(
         env.world.gerrit_votes(n, 1, "Verified").get(&bot),
         Some(&-1)
     );
-    env.deliver(&MailSpec::comment(n, 1, "Verified+1", "").render());
+    env.comment(n, 1, "Verified+1", "");
     let report = env.poll_once().await;
     assert_eq!(report.drop_rejections, 1);
     assert!(
@@ -385,7 +397,7 @@ async fn a_persons_verified_plus_one_asks_build_listener_to_drop_the_rejection()
 async fn build_listener_down_leaves_the_verified_mail() {
     let mut env = Env::new().await; // build_listener url is a closed port
     let n = env.change(9600, &change_id_for(9600));
-    let id = env.deliver(&MailSpec::comment(n, 1, "Verified+1", "").render());
+    let id = env.comment(n, 1, "Verified+1", "");
     assert_eq!(env.poll_once().await.left, 1);
     env.expect_left(&id);
     // The drop request waits for the mail's next attempt.
@@ -542,6 +554,27 @@ async fn real_format_fixtures_end_where_they_should() {
         env.world
             .gerrit_add_patch_set(n, "dev@google.com", vec!["libc/bionic/strlen.cpp".into()]);
     }
+    // What Gerrit recorded for the comment fixture: Elliott's votes on patch set 3 and his
+    // patch-set-level comment, written when the mail's Gerrit-Comment-Date says.
+    let elliott = env
+        .world
+        .gerrit_add_account_named("epark", "Elliott Park", "epark@google.com");
+    let message = env.world.gerrit_post_comment(
+        n,
+        3,
+        elliott,
+        standins::CommentSpec {
+            patchset_level: Some(
+                "> bionicbb: retry\nThanks, the emulator was the problem. LGTM with the nit \
+                 fixed.\nbionicbb: x86_64"
+                    .into(),
+            ),
+            labels: vec![("Code-Review".into(), 1), ("Verified".into(), 1)],
+            ..Default::default()
+        },
+    );
+    env.world
+        .gerrit_set_message_date(n, &message, 1_709_754_002_000);
     let config = env.config();
     let server = harness::start_listener_on(listener, config, None).await;
     let trashed = [
@@ -585,7 +618,7 @@ async fn real_format_fixtures_end_where_they_should() {
 async fn a_target_build_does_not_stand_in_for_the_presubmit_build() {
     let mut env = Env::new().await;
     let n = env.change(9900, &change_id_for(9900));
-    env.deliver(&MailSpec::comment(n, 1, "", "bionicbb: arm").render());
+    env.comment(n, 1, "", "bionicbb: arm");
     env.poll_once().await;
     assert_eq!(
         env.expect_builds(1)[0].params["LUNCH_TARGET"],

@@ -26,9 +26,10 @@ impl Env {
         new
     }
 
-    /// The reviews Gerrit accepted since the last expectation; asserts how many.
+    /// The bot's reviews Gerrit accepted since the last expectation (people's comments made
+    /// by the scenario are not counted); asserts how many.
     pub fn expect_reviews(&mut self, n: usize) -> Vec<ReceivedReview> {
-        let r = self.world.gerrit_reviews();
+        let r = self.bot_reviews();
         let new: Vec<ReceivedReview> = r[self.reviews_seen.min(r.len())..].to_vec();
         assert_eq!(
             new.len(),
@@ -44,8 +45,26 @@ impl Env {
     pub async fn await_reviews(&mut self, n: usize) -> Vec<ReceivedReview> {
         let want = self.reviews_seen + n;
         let world = self.world.clone();
-        eventually(WAIT, || world.gerrit_reviews().len() >= want).await;
+        let bot = world.gerrit_bot_account_id();
+        eventually(WAIT, || {
+            world
+                .gerrit_reviews()
+                .iter()
+                .filter(|r| r.account_id == bot)
+                .count()
+                >= want
+        })
+        .await;
         self.expect_reviews(n)
+    }
+
+    fn bot_reviews(&self) -> Vec<ReceivedReview> {
+        let bot = self.world.gerrit_bot_account_id();
+        self.world
+            .gerrit_reviews()
+            .into_iter()
+            .filter(|r| r.account_id == bot)
+            .collect()
     }
 
     fn saw(&self, id: &str) {

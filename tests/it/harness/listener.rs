@@ -3,11 +3,10 @@
 use std::time::Duration;
 
 use bionicbb::config::Config;
-use bionicbb::credentials::{self, Secret};
+use bionicbb::credentials::Secret;
 use bionicbb::effects::{self, Backoff, Effect, Payload};
-use bionicbb::gerrit::Gerrit;
 use bionicbb::journal::{BuildKind, BuildUpdate, Finish, IntentKind, Journal, NewBuild};
-use bionicbb::server::{self, AppState};
+use bionicbb::server;
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -36,14 +35,14 @@ pub async fn start_listener_on(
     config: Config,
     token: Option<Secret>,
 ) -> Listener {
-    let journal = Journal::open(&config.state.path, "build-listener").expect("journal");
-    let netrc = credentials::netrc_path(config.gerrit.netrc.as_deref()).expect("netrc path");
-    let creds = credentials::for_url(&config.gerrit.url, &netrc).expect("credentials");
-    let gerrit = Gerrit::new(&config.gerrit.url, creds, config.gerrit.timeout).expect("gerrit");
-    let app = AppState::new(config, journal.clone(), gerrit, token).with_backoff(Backoff {
-        first: Duration::from_millis(50),
-        max: Duration::from_millis(250),
-    });
+    // Built exactly as the binary builds it, with a faster retry pace.
+    let app = server::app_state(config, token)
+        .expect("build-listener")
+        .with_backoff(Backoff {
+            first: Duration::from_millis(50),
+            max: Duration::from_millis(250),
+        });
+    let journal = app.journal.clone();
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(server::serve(listener, app, async move {

@@ -17,6 +17,10 @@ pub struct MailSpec {
     pub votes: String,
     pub message: String,
     pub message_id: String,
+    /// The commenter's display name, as the mail's first line gives it.
+    pub author: String,
+    /// `Gerrit-Comment-Date` (RFC 2822), for comment mails.
+    pub comment_date: Option<String>,
 }
 
 impl MailSpec {
@@ -35,6 +39,8 @@ impl MailSpec {
                 "<{number}-{patch_set}-{message_type}-{}@gerrit.example>",
                 fastrand::u64(..)
             ),
+            author: super::DANA.into(),
+            comment_date: Some("Tue, 05 Mar 2024 18:22:11 +0000".into()),
         }
     }
 
@@ -49,7 +55,10 @@ impl MailSpec {
         let mut body = String::new();
         match self.message_type.as_str() {
             "comment" => {
-                body.push_str("Dana Whitfield has posted comments on this change. ( https://review.example/c/x/+/1 )\n\n");
+                body.push_str(&format!(
+                    "{} has posted comments on this change. ( https://review.example/c/x/+/1 )\n\n",
+                    self.author
+                ));
                 body.push_str("Change subject: Fix strlen\n");
                 body.push_str(
                     "......................................................................\n\n\n",
@@ -87,7 +96,10 @@ impl MailSpec {
         body.push_str(&format!("Gerrit-PatchSet: {}\n", self.patch_set));
         body.push_str("Gerrit-Owner: Dana Whitfield <dwhitfield@google.com>\n");
         if self.message_type == "comment" {
-            body.push_str("Gerrit-Comment-Date: Tue, 05 Mar 2024 18:22:11 +0000\nGerrit-HasComments: No\nGerrit-Has-Labels: Yes\n");
+            if let Some(date) = &self.comment_date {
+                body.push_str(&format!("Gerrit-Comment-Date: {date}\n"));
+            }
+            body.push_str("Gerrit-HasComments: No\nGerrit-Has-Labels: Yes\n");
         }
         body
     }
@@ -144,4 +156,42 @@ fn qp(text: &str) -> String {
         out.push_str("\r\n");
     }
     out
+}
+
+/// Milliseconds since the epoch as an RFC 2822 date in UTC (`Tue, 05 Mar 2024 18:22:11 +0000`),
+/// as Gerrit writes `Gerrit-Comment-Date`.
+pub fn rfc2822(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since the epoch (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][days.rem_euclid(7) as usize];
+    let months = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{weekday}, {day:02} {} {year} {:02}:{:02}:{:02} +0000",
+        months[(month - 1) as usize],
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+#[test]
+fn rfc2822_dates_are_what_gerrit_writes() {
+    assert_eq!(
+        rfc2822(1_709_662_931_000),
+        "Tue, 05 Mar 2024 18:22:11 +0000"
+    );
+    assert_eq!(rfc2822(0), "Thu, 01 Jan 1970 00:00:00 +0000");
 }

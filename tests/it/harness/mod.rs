@@ -36,6 +36,8 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 pub const SENDER: &str = "noreply-gerritcodereview-CtTy0igsBrnvL7dKoWEIEg@google.com";
 pub const PROJECT: &str = "platform/bionic";
+/// The trusted reviewer of the scenarios (`dwhitfield@google.com`).
+pub const DANA: &str = "Dana Whitfield";
 /// The jobs the operator config names: `[presubmit] default_job` and `clean_job`.
 pub const PRESUBMIT: &str = "bionic-presubmit";
 pub const CLEAN: &str = "clean-bionic-presubmit";
@@ -58,6 +60,8 @@ pub struct Env {
     /// Intents a scenario leaves unfinished on purpose.
     pending_allowed: usize,
     finished: bool,
+    /// Dana Whitfield, the trusted reviewer whose comments the mails announce.
+    pub dana: u64,
 }
 
 /// Settings a scenario may change before the config file is written.
@@ -96,7 +100,9 @@ impl Env {
         if setup.token_expired {
             standins::write_token_cache(&standins, dir.path(), true).expect("token cache");
         }
+        let dana = world.gerrit_add_account_named("dwhitfield", DANA, "dwhitfield@google.com");
         Env {
+            dana,
             standins,
             world,
             dir,
@@ -109,6 +115,66 @@ impl Env {
             pending_allowed: 0,
             finished: false,
         }
+    }
+
+    // ---- people ---------------------------------------------------------------------------
+
+    /// Dana comments on patch set `ps` in Gerrit (the vote tokens of `votes`, e.g.
+    /// `"Verified+1"`, and `text` as the review message), and Gerrit mails it: the mail names
+    /// her and the comment's date, as Gerrit 3.x writes it. Returns the mail's Gmail id.
+    pub fn comment(&self, number: u64, ps: u32, votes: &str, text: &str) -> String {
+        self.comment_as(self.dana, DANA, number, ps, votes, text)
+    }
+
+    /// As [`Env::comment`], by another account (`name` is its display name).
+    pub fn comment_as(
+        &self,
+        account: u64,
+        name: &str,
+        number: u64,
+        ps: u32,
+        votes: &str,
+        text: &str,
+    ) -> String {
+        let mail = self.comment_mail(account, name, number, ps, votes, text);
+        self.deliver(&mail.render())
+    }
+
+    /// Posts the comment in Gerrit and returns the mail Gerrit would send (not delivered).
+    pub fn comment_mail(
+        &self,
+        account: u64,
+        name: &str,
+        number: u64,
+        ps: u32,
+        votes: &str,
+        text: &str,
+    ) -> MailSpec {
+        let labels = votes
+            .split_whitespace()
+            .filter_map(|v| {
+                let at = v.rfind(['+', '-'])?;
+                Some((v[..at].to_string(), v[at..].parse().ok()?))
+            })
+            .collect();
+        let id = self.world.gerrit_post_comment(
+            number,
+            ps,
+            account,
+            standins::CommentSpec {
+                message: (!text.is_empty()).then(|| text.to_string()),
+                labels,
+                ..Default::default()
+            },
+        );
+        let date = self
+            .world
+            .gerrit_message_date(number, &id)
+            .expect("message date");
+        let mut mail = MailSpec::comment(number, ps, votes, text);
+        mail.author = name.to_string();
+        mail.comment_date = Some(mail::rfc2822(date));
+        mail
     }
 
     // ---- configuration ------------------------------------------------------------------
