@@ -32,6 +32,10 @@ use crate::policy::callback::{
     Decision, Item, Rejection, Triggered, decide, decision_line, sanitize,
 };
 
+mod limits;
+
+pub use limits::{IDLE_TIMEOUT, REQUEST_TIMEOUT};
+
 use crate::config::Config;
 use crate::console::{self, Kind};
 use crate::credentials::{self, Secret};
@@ -148,9 +152,17 @@ impl From<JournalError> for ApiError {
 /// The router; tests and [`serve`] use the same one.
 pub fn create_app(state: AppState) -> Router {
     let limit = state.config.build_listener.max_body_bytes;
-    Router::new()
+    // The token is checked before anything reads the body: an unauthenticated request never
+    // gets to make the server buffer a megabyte.
+    let posts = Router::new()
         .route("/", post(notification))
         .route("/drop-rejection", post(drop_rejection))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_token,
+        ));
+    Router::new()
+        .merge(posts)
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -174,6 +186,18 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
         StatusCode::METHOD_NOT_ALLOWED,
         format!("{method} is not allowed on {}", uri.path()),
     )
+}
+
+/// Answers 401 before the handler (and its body extractor) runs, when the token is wrong.
+async fn require_token(
+    AxumState(app): AxumState<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match authorize(&app, request.headers(), request.uri()) {
+        Ok(()) => next.run(request).await,
+        Err(e) => e.into_response(),
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -247,8 +271,6 @@ fn body_bytes(app: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Byt
 /// `POST /`: one Notification-plugin event.
 async fn notification(
     AxumState(app): AxumState<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let span = tracing::info_span!(
@@ -259,7 +281,6 @@ async fn notification(
         status = field::Empty
     );
     async move {
-        authorize(&app, &headers, &uri)?;
         let body = body_bytes(&app, body)?;
         let event = match JenkinsEvent::parse(&body) {
             Ok(event) => event,
@@ -471,11 +492,8 @@ fn reply(status: StatusCode, body: Value) -> Response {
 /// Verified vote on that revision, set to 0 by the worker if it is negative.
 async fn drop_rejection(
     AxumState(app): AxumState<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    authorize(&app, &headers, &uri)?;
     let body = body_bytes(&app, body)?;
     let (change, patch_set) = parse_drop_request(&body)
         .inspect_err(|e| tracing::warn!(error = %e, "bad drop-rejection request"))?;
@@ -566,7 +584,8 @@ pub async fn serve(
         tracing::info!("shutting down: finishing requests in flight");
         let _ = stop_tx.send(true);
     });
-    let result = axum::serve(listener, create_app(app))
+    let limited = limits::Limited::new(listener, app.config.build_listener.max_connections);
+    let result = axum::serve(limited, create_app(app))
         .with_graceful_shutdown(stopped(stop_rx))
         .await;
     // If the server failed on its own, dropping the sender stops the runner too.

@@ -20,9 +20,27 @@ pub enum JenkinsError {
     #[error("Jenkins has no job `{0}` (or the bot's account cannot see it)")]
     UnknownJob(String),
     #[error(
-        "Jenkins refused the credentials (HTTP {0}): check the netrc entry for the Jenkins host"
+        "Jenkins at {host} refused the credentials (HTTP {status}): check the netrc entry for \
+         {host} (its login and API token)"
     )]
-    Auth(u16),
+    Auth { host: String, status: u16 },
+    /// 403 "No valid crumb": the netrc holds the account's password. API-token requests need no
+    /// CSRF crumb; password requests do.
+    #[error(
+        "Jenkins at {host} wants a CSRF crumb (403 No valid crumb): the netrc entry for {host} \
+         holds a password; put an API token there instead (User > Configure > API Token)"
+    )]
+    Crumb { host: String },
+    /// A 3xx other than the queue's: API calls never follow redirects.
+    #[error(
+        "Jenkins at {host} answered HTTP {status} redirect to {location}: check [jenkins] url \
+         (a login page or proxy in front of Jenkins?) and the netrc entry for {host}"
+    )]
+    Redirect {
+        host: String,
+        status: u16,
+        location: String,
+    },
     #[error("Jenkins answered HTTP {status} for job `{job}`: {body}")]
     Status {
         job: String,
@@ -41,9 +59,11 @@ impl JenkinsError {
     /// can fix, so the mail is left too (SPEC §8: "other failures leave the mail").
     pub fn is_transient(&self) -> bool {
         match self {
-            JenkinsError::Transport(_) | JenkinsError::UnknownJob(_) | JenkinsError::Auth(_) => {
-                true
-            }
+            JenkinsError::Transport(_)
+            | JenkinsError::UnknownJob(_)
+            | JenkinsError::Auth { .. }
+            | JenkinsError::Crumb { .. }
+            | JenkinsError::Redirect { .. } => true,
             JenkinsError::Status { status, .. } => *status == 429 || *status >= 500,
             JenkinsError::BadUrl(_) => false,
         }
@@ -214,25 +234,59 @@ impl Jenkins {
             .send()
             .await
             .map_err(|e| JenkinsError::Transport(error_chain(&e)))?;
-        let status = resp.status();
-        match status {
-            StatusCode::OK => resp
+        if resp.status() == StatusCode::OK {
+            return resp
                 .json()
                 .await
-                .map_err(|e| JenkinsError::Transport(error_chain(&e))),
-            StatusCode::NOT_FOUND => Err(JenkinsError::UnknownJob(job.to_string())),
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                Err(JenkinsError::Auth(status.as_u16()))
-            }
-            _ => {
-                let body = resp.text().await.unwrap_or_default();
-                Err(JenkinsError::Status {
-                    job: job.to_string(),
-                    status: status.as_u16(),
-                    body: one_line(&body, 200),
-                })
-            }
+                .map_err(|e| JenkinsError::Transport(error_chain(&e)));
         }
+        Err(self.failure(job, resp).await)
+    }
+
+    /// The error for a status that is not what the call wanted.
+    async fn failure(&self, job: &str, resp: reqwest::Response) -> JenkinsError {
+        let status = resp.status();
+        let host = self.host();
+        let location = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(|l| one_line(l, 200));
+        let body = resp.text().await.unwrap_or_default();
+        match status {
+            StatusCode::NOT_FOUND => JenkinsError::UnknownJob(job.to_string()),
+            StatusCode::FORBIDDEN if body.contains("No valid crumb") => {
+                JenkinsError::Crumb { host }
+            }
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => JenkinsError::Auth {
+                host,
+                status: status.as_u16(),
+            },
+            s if s.is_redirection() => JenkinsError::Redirect {
+                host,
+                status: s.as_u16(),
+                location: location.unwrap_or_else(|| "(no Location)".into()),
+            },
+            _ => JenkinsError::Status {
+                job: job.to_string(),
+                status: status.as_u16(),
+                body: one_line(&body, 200),
+            },
+        }
+    }
+
+    /// `host[:port]` of Jenkins, for errors that must name it.
+    pub fn host(&self) -> String {
+        reqwest::Url::parse(&self.base)
+            .ok()
+            .and_then(|u| {
+                let host = u.host_str()?.to_string();
+                Some(match u.port() {
+                    Some(p) => format!("{host}:{p}"),
+                    None => host,
+                })
+            })
+            .unwrap_or_else(|| self.base.clone())
     }
 
     async fn post(&self, job: &str, req: reqwest::RequestBuilder) -> Result<Queued, JenkinsError> {
@@ -255,22 +309,12 @@ impl Jenkins {
                 queue_id,
                 merged: false,
             }),
-            StatusCode::SEE_OTHER => Ok(Queued {
+            // An identical request already waiting: Jenkins folded this one into it.
+            StatusCode::SEE_OTHER if queue_id.is_some() => Ok(Queued {
                 queue_id,
                 merged: true,
             }),
-            StatusCode::NOT_FOUND => Err(JenkinsError::UnknownJob(job.to_string())),
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                Err(JenkinsError::Auth(status.as_u16()))
-            }
-            _ => {
-                let body = resp.text().await.unwrap_or_default();
-                Err(JenkinsError::Status {
-                    job: job.to_string(),
-                    status: status.as_u16(),
-                    body: one_line(&body, 200),
-                })
-            }
+            _ => Err(self.failure(job, resp).await),
         }
     }
 }

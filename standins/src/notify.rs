@@ -316,6 +316,30 @@ impl World {
         PhaseOutcome { delivery, errors }
     }
 
+    /// Starts a queued build (an executor took it) without sending any notification: for
+    /// scenarios where a callback arrives while Jenkins still runs the build.
+    pub fn jenkins_start(&self, queue_id: u64) -> Result<u32, String> {
+        self.lock()
+            .jenkins
+            .start(queue_id)
+            .map(|(_, number)| number)
+    }
+
+    /// Ends a started build with `status` without sending any notification.
+    pub fn jenkins_finish(&self, queue_id: u64, status: &str) -> Result<(), String> {
+        let started = self
+            .lock()
+            .jenkins
+            .item(queue_id)
+            .is_some_and(|q| q.number.is_some());
+        if !started {
+            return Err(format!("queue item {queue_id} has not started"));
+        }
+        self.advance(queue_id, "COMPLETED", status);
+        self.advance(queue_id, "FINALIZED", status);
+        Ok(())
+    }
+
     /// Moves the build's state to `phase` (result and duration at COMPLETED).
     fn advance(&self, queue_id: u64, phase: &str, status: &str) {
         let mut inner = self.lock();

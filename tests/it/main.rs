@@ -5,3 +5,4 @@ mod crash;
 mod exactly_once;
 mod gmail_listener;
 mod harness;
+mod trust;
