@@ -194,6 +194,7 @@ impl Gmail {
     /// Reads the client secret, loads (or, per `authorize`, obtains) the token and builds the
     /// API client. Does not contact Gmail.
     pub async fn connect(config: &GmailConfig, authorize: Authorize) -> Result<Gmail, GmailError> {
+        make_private(&config.token_cache);
         let secret = read_secret(&config.client_secret).await?;
         let auth = build_authenticator(secret, &config.token_cache, authorize).await?;
         let client =
@@ -357,6 +358,18 @@ impl Gmail {
         })
         .await
         .map(|_| ())
+    }
+}
+
+/// yup-oauth2 creates the token cache 0600, but a file copied or made by hand may be readable
+/// by others: it holds a refresh token, so it is tightened (SPEC §11 files).
+fn make_private(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+        && let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+    {
+        tracing::warn!(path = %path.display(), error = %e, "cannot make the token cache private");
     }
 }
 

@@ -607,3 +607,21 @@ async fn build_listener_cannot_be_starved_by_idle_slow_or_unauthenticated_client
     assert_eq!((closed, slow_closed), (150, 150));
     l.stop().await;
 }
+
+#[tokio::test]
+async fn the_state_database_and_the_token_cache_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new().await;
+    let token = env.dir.path().join("oauth-token.json");
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    env.poll_once().await;
+    let db = env.config().state.path;
+    for path in [token, db.clone(), db.with_extension("db-wal")] {
+        let mode = std::fs::metadata(&path)
+            .expect("exists")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{}", path.display());
+    }
+}
