@@ -625,3 +625,36 @@ async fn the_state_database_and_the_token_cache_are_private() {
         assert_eq!(mode, 0o600, "{}", path.display());
     }
 }
+
+#[tokio::test]
+async fn a_jenkins_login_redirect_is_reported_with_the_host_and_the_mail_kept() {
+    let mut env = Env::new().await;
+    env.world.set_fault(
+        Service::Jenkins,
+        Fault::Redirect {
+            location: "https://sso.example.com/login".into(),
+        },
+    );
+    let n = env.change(50_040, &change_id_for(50_040));
+    let id = env.deliver(&MailSpec::new("newchange", n, 1).render());
+    assert_eq!(env.poll_once().await.left, 1);
+    env.expect_left(&id);
+    let lines = lines(&env).await;
+    assert!(
+        lines.iter().any(|l| l.starts_with("error(")
+            && l.contains("redirect to https://sso.example.com/login")
+            && l.contains("127.0.0.1:")),
+        "{lines:#?}"
+    );
+    assert!(
+        !env.world
+            .requests(Service::Jenkins)
+            .iter()
+            .any(|r| r.path.contains("login"))
+    );
+    // Fixed: the next poll builds, once.
+    env.world.set_fault(Service::Jenkins, Fault::None);
+    env.poll_once().await;
+    env.expect_builds(1);
+    env.expect_trashed(&id);
+}
