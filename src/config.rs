@@ -85,9 +85,13 @@ pub struct GmailConfig {
     pub set_aside_label: String,
     /// From addresses of Gerrit's mail; `*` matches any run of characters; case-insensitive.
     pub senders: Vec<String>,
-    /// How often to poll.
+    /// How often to poll (each idle poll is one `history.list` request).
     #[serde(default = "default_poll_interval", with = "humantime_serde")]
     pub poll_interval: Duration,
+    /// How often the label is listed in full anyway (besides at start and when the history is
+    /// too old): a safety net for anything the history did not say.
+    #[serde(default = "default_full_scan_interval", with = "humantime_serde")]
+    pub full_scan_interval: Duration,
     /// Gmail API base URL (ends with `/`).
     #[serde(default = "default_gmail_api")]
     pub api_url: String,
@@ -208,7 +212,10 @@ fn default_set_aside_label() -> String {
     "gerrit-ignored".into()
 }
 fn default_poll_interval() -> Duration {
-    Duration::from_secs(300)
+    Duration::from_secs(10)
+}
+fn default_full_scan_interval() -> Duration {
+    Duration::from_secs(3600)
 }
 fn default_gmail_api() -> String {
     "https://gmail.googleapis.com/".into()
@@ -332,6 +339,12 @@ impl Config {
             return Err(err(
                 "gmail.senders",
                 "needs at least one non-empty pattern".into(),
+            ));
+        }
+        if self.gmail.full_scan_interval.is_zero() {
+            return Err(err(
+                "gmail.full_scan_interval",
+                "must be greater than zero".into(),
             ));
         }
         if self.gmail.poll_interval.is_zero() {
@@ -512,7 +525,8 @@ mod tests {
     #[test]
     fn the_example_file_parses_and_validates() {
         let c = Config::parse(EXAMPLE, "config.example.toml").unwrap();
-        assert_eq!(c.gmail.poll_interval, Duration::from_secs(300));
+        assert_eq!(c.gmail.poll_interval, Duration::from_secs(10));
+        assert_eq!(c.gmail.full_scan_interval, Duration::from_secs(3600));
         assert_eq!(c.gmail.label, "gerrit");
         assert_eq!(c.presubmit.job_for("platform/bionic"), "bionic-presubmit");
         assert_eq!(
@@ -534,7 +548,11 @@ mod tests {
 
     #[test]
     fn bad_durations_name_the_key() {
-        let e = with("poll_interval = \"5m\"", "poll_interval = \"five minutes\"").unwrap_err();
+        let e = with(
+            "poll_interval = \"10s\"",
+            "poll_interval = \"five minutes\"",
+        )
+        .unwrap_err();
         assert_eq!(e.key, "gmail.poll_interval", "{e}");
     }
 
@@ -547,7 +565,7 @@ mod tests {
                 "gerrit.url",
             ),
             (
-                "poll_interval = \"5m\"",
+                "poll_interval = \"10s\"",
                 "poll_interval = \"0s\"",
                 "gmail.poll_interval",
             ),

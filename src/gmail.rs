@@ -22,6 +22,10 @@ use yup_oauth2::authenticator_delegate::InstalledFlowDelegate;
 
 use crate::config::GmailConfig;
 
+mod sync;
+
+pub use sync::{Added, BATCH_LIMIT};
+
 type Connector = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
 
 /// What went wrong talking to Gmail.

@@ -470,6 +470,17 @@ impl Journal {
         self.write(move |c| finish(c, id, &how, now_ms())).await
     }
 
+    /// Records how several attempts ended, in one transaction.
+    pub async fn finish_many(&self, outcomes: Vec<(i64, Finish)>) -> Result<(), JournalError> {
+        self.write(move |c| {
+            let now = now_ms();
+            outcomes
+                .iter()
+                .try_for_each(|(id, how)| finish(c, *id, how, now))
+        })
+        .await
+    }
+
     /// Extends the lease of everything `me` is running.
     pub async fn renew(&self, me: &Owner) -> Result<(), JournalError> {
         let me = me.clone();

@@ -105,6 +105,17 @@ impl Journal {
         .await
     }
 
+    /// Forgets the failures of mails that were handled, in one transaction.
+    pub async fn mails_finished(&self, gmail_ids: Vec<String>) -> Result<(), JournalError> {
+        self.write(move |c| {
+            let mut st = c.prepare_cached("DELETE FROM mails WHERE gmail_id = ?1")?;
+            gmail_ids
+                .iter()
+                .try_for_each(|id| st.execute(params![id]).map(|_| ()))
+        })
+        .await
+    }
+
     /// Forgets a mail's failures (it was handled).
     pub async fn mail_finished(&self, gmail_id: &str) -> Result<(), JournalError> {
         let id = gmail_id.to_string();

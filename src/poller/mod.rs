@@ -1,0 +1,484 @@
+//! gmail-listener's loop: each poll reads the labelled mail, decides, records the effects as
+//! intents in the journal, carries them out, and files the mail.
+//!
+//! A mail ends in one of three places: the trash (handled, or stale), set aside under
+//! `set_aside_label` (the bot will not act on it, or it failed `[gmail] max_attempts` times),
+//! or left in the queue for a later poll (something failed for a passing reason: Gerrit,
+//! Jenkins or build-listener down). Every effect is an intent with a stable key before it is
+//! a request, so a mail read again — after a failure, after a crash, or by a second instance on
+//! the same database — repeats nothing; an effect whose outcome a crash lost is reconciled
+//! with Jenkins or Gerrit before it is tried again. The mail is moved only once all its
+//! effects are done.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{StreamExt, stream};
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+
+use crate::config::Config;
+use crate::console::{self, Kind};
+use crate::credentials::Secret;
+use crate::effects::{self, Backoff, Effectors, Listener};
+use crate::gerrit::Gerrit;
+use crate::gmail::{Gmail, GmailError};
+use crate::jenkins::Jenkins;
+use crate::journal::{IntentKind, Journal, JournalError, NewEvent, Owner};
+
+/// The intent kinds gmail-listener carries out.
+const KINDS: &[IntentKind] = &[
+    IntentKind::Trigger,
+    IntentKind::Review,
+    IntentKind::DropRequest,
+    IntentKind::MailMove,
+];
+
+/// How long an intent gmail-listener is carrying out stays its own without a renewal.
+pub const LEASE: Duration = Duration::from_secs(15);
+
+/// What one poll did, for `--once`, the tests and the log.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PollReport {
+    pub seen: usize,
+    pub trashed: usize,
+    pub set_aside: usize,
+    pub left: usize,
+    pub builds: usize,
+    pub cleans: usize,
+    pub replies: usize,
+    pub drop_rejections: usize,
+}
+
+impl PollReport {
+    fn add(&mut self, other: &PollReport) {
+        self.builds += other.builds;
+        self.cleans += other.cleans;
+        self.replies += other.replies;
+        self.drop_rejections += other.drop_rejections;
+    }
+}
+
+/// A failure that ends a poll early (the mailbox itself is unusable this time).
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    #[error(transparent)]
+    Gmail(#[from] GmailError),
+    #[error(
+        "the Gmail label `{0}` does not exist: create it and a filter that applies it to Gerrit's mail"
+    )]
+    NoLabel(String),
+    #[error("{0}")]
+    NoLabelText(String),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
+/// Everything a poll needs; built once at start-up.
+pub struct Poller {
+    pub config: Config,
+    pub gmail: Arc<Gmail>,
+    pub gerrit: Gerrit,
+    pub jenkins: Jenkins,
+    pub journal: Journal,
+    pub effectors: Effectors,
+    /// Decide and print; trigger, post, record and move nothing.
+    pub dry_run: bool,
+    lease: JoinHandle<()>,
+    sync: tokio::sync::Mutex<Sync>,
+}
+
+/// Where the mailbox was when last looked at (SPEC §13 incremental polling).
+#[derive(Default)]
+struct Sync {
+    /// The watch label's id, looked up once (again at each full listing).
+    label_id: Option<String>,
+    /// The history id to ask `history.list` from; None: list the label in full next.
+    history_id: Option<u64>,
+    last_full: Option<tokio::time::Instant>,
+    /// Mails left at the last poll (failed, or held by another instance), oldest first: the
+    /// history will not mention them again.
+    left: Vec<String>,
+}
+
+impl Drop for Poller {
+    fn drop(&mut self) {
+        self.lease.abort();
+    }
+}
+
+mod filing;
+mod mailbox;
+
+use filing::Fate;
+use mailbox::{Fetched, by_change};
+
+/// How handling one mail ended.
+enum Handled {
+    /// To be filed (trashed or set aside) in the window's batch, with these events.
+    File {
+        fate: Fate,
+        context: String,
+        events: Vec<NewEvent>,
+    },
+    /// Filed: trashed or set aside.
+    Filed { trashed: bool },
+    /// Left for a later poll because something failed (counted towards `max_attempts`), with
+    /// the intents it waits on.
+    Failed(String, Vec<String>),
+    /// Left without a failure: another instance holds one of its effects, or it is not due.
+    Waiting,
+}
+
+/// A missing watch label is its own error: it says what to create.
+fn no_label(e: GmailError) -> PollError {
+    match e {
+        GmailError::Decode(message) if message.contains("does not exist") => {
+            PollError::NoLabelText(message)
+        }
+        other => PollError::Gmail(other),
+    }
+}
+
+impl Handled {
+    fn file(fate: Fate, context: &str, events: Vec<NewEvent>) -> Handled {
+        Handled::File {
+            fate,
+            context: context.to_string(),
+            events,
+        }
+    }
+}
+
+impl Poller {
+    pub fn new(
+        config: Config,
+        gmail: Gmail,
+        gerrit: Gerrit,
+        jenkins: Jenkins,
+        journal: Journal,
+        listener_token: Option<Secret>,
+        dry_run: bool,
+    ) -> Result<Poller, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(config.gerrit.timeout)
+            .build()?;
+        let gmail = Arc::new(gmail);
+        let mut effectors = Effectors::new(journal.clone(), Owner::this_process(LEASE));
+        effectors.gerrit = Some(gerrit.clone());
+        effectors.jenkins = Some(jenkins.clone());
+        effectors.gmail = Some(gmail.clone());
+        effectors.listener = Some(Listener {
+            url: config.build_listener.url.clone(),
+            token: listener_token,
+            http,
+        });
+        // A failed effect is retried with its mail, on the mail's own backoff.
+        effectors.backoff = Backoff::NONE;
+        let lease = tokio::spawn(effects::renew_lease(effectors.clone()));
+        Ok(Poller {
+            config,
+            gmail,
+            gerrit,
+            jenkins,
+            journal,
+            effectors,
+            dry_run,
+            lease,
+            sync: tokio::sync::Mutex::new(Sync::default()),
+        })
+    }
+
+    /// Polls until `shutdown` resolves. A poll in progress is then given
+    /// `[gmail] shutdown_timeout` to finish its mail; what is still running after that is given
+    /// back as intents in doubt, reconciled by the next start.
+    pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) {
+        let mut tick = tokio::time::interval(self.config.gmail.poll_interval);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        tokio::pin!(shutdown);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                _ = tick.tick() => {}
+            }
+            let poll = self.poll_until(&stop_rx);
+            tokio::pin!(poll);
+            let result = tokio::select! {
+                r = &mut poll => r,
+                () = &mut shutdown => {
+                    let _ = stop_tx.send(true);
+                    let limit = self.config.gmail.shutdown_timeout;
+                    match tokio::time::timeout(limit, &mut poll).await {
+                        Ok(r) => log_poll(&self.journal, r).await,
+                        Err(_) => tracing::warn!("shutdown timeout: giving back the mail in hand"),
+                    }
+                    break;
+                }
+            };
+            log_poll(&self.journal, result).await;
+        }
+        match self.journal.abandon(&self.effectors.owner).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(n, "gave back unfinished intents; they will be reconciled"),
+            Err(e) => tracing::error!(error = %e, "cannot give back unfinished intents"),
+        }
+        tracing::info!("gmail-listener stopped");
+    }
+
+    /// One pass over the labelled mail.
+    pub async fn poll_once(&self) -> Result<PollReport, PollError> {
+        let (_tx, rx) = tokio::sync::watch::channel(false);
+        self.poll_until(&rx).await
+    }
+
+    /// One pass, taking no new mail once `stop` is true. Mails are taken in windows, oldest
+    /// first; within a window, mails about different changes are handled concurrently (at most
+    /// `[gmail] concurrency` at once) and mails about one change one after the other, in order;
+    /// the window's mails are then filed together.
+    async fn poll_until(
+        &self,
+        stop: &tokio::sync::watch::Receiver<bool>,
+    ) -> Result<PollReport, PollError> {
+        let ids = self.mail_to_read().await?;
+        let mut report = PollReport {
+            seen: ids.len(),
+            ..PollReport::default()
+        };
+        let concurrency = self.config.gmail.concurrency.max(1);
+        let mut left = Vec::new();
+        for window in ids.chunks(concurrency * 4) {
+            if *stop.borrow() {
+                left.extend(window.iter().cloned());
+                continue;
+            }
+            let fetched: Vec<(String, Fetched)> = stream::iter(window)
+                .map(|id| async move { (id.clone(), self.fetch(id).await) })
+                .buffered(concurrency)
+                .collect()
+                .await;
+            let done: Vec<Vec<(String, Handled, PollReport)>> = stream::iter(by_change(fetched))
+                .map(|group| self.handle_group(group))
+                .buffer_unordered(concurrency)
+                .collect()
+                .await;
+            let mut to_file = Vec::new();
+            let mut outcomes = Vec::new();
+            for (id, handled, counts) in done.into_iter().flatten() {
+                report.add(&counts);
+                match handled {
+                    Handled::File {
+                        fate,
+                        context,
+                        events,
+                    } => to_file.push(filing::ToFile {
+                        id,
+                        fate,
+                        context,
+                        events,
+                    }),
+                    other => outcomes.push((id, other)),
+                }
+            }
+            outcomes.extend(self.file_batch(to_file).await);
+            for (id, handled) in outcomes {
+                match handled {
+                    Handled::Filed { trashed: true } => report.trashed += 1,
+                    Handled::Filed { trashed: false } => report.set_aside += 1,
+                    Handled::Waiting | Handled::File { .. } => {
+                        report.left += 1;
+                        left.push(id);
+                    }
+                    Handled::Failed(error, keys) => {
+                        report.left += 1;
+                        if !self.dry_run {
+                            self.count_failure(&id, &error, &keys).await;
+                        }
+                        left.push(id);
+                    }
+                }
+            }
+        }
+        self.sync.lock().await.left = left;
+        self.adopt_orphans().await;
+        Ok(report)
+    }
+
+    /// The watch label's id (looked up once).
+    async fn label_id(&self) -> Result<String, GmailError> {
+        if let Some(id) = self.sync.lock().await.label_id.clone() {
+            return Ok(id);
+        }
+        self.lookup_label().await
+    }
+
+    async fn lookup_label(&self) -> Result<String, GmailError> {
+        let label = &self.config.gmail.label;
+        let id = self
+            .gmail
+            .label_id(label, false)
+            .await?
+            .ok_or_else(|| GmailError::Decode(PollError::NoLabel(label.clone()).to_string()))?;
+        self.sync.lock().await.label_id = Some(id.clone());
+        Ok(id)
+    }
+
+    /// The mails to read this poll, oldest first: what history says was added to the label
+    /// since the last poll (one `history.list`: an idle poll costs one request), after the
+    /// mails left last time; or, at start, every `full_scan_interval`, and when the history
+    /// is too old, the whole label (its mail handled oldest first, as Gerrit sent it).
+    async fn mail_to_read(&self) -> Result<Vec<String>, PollError> {
+        let (history_id, full_due, left) = {
+            let sync = self.sync.lock().await;
+            let full_due = sync
+                .last_full
+                .is_none_or(|t| t.elapsed() >= self.config.gmail.full_scan_interval);
+            (sync.history_id, full_due, sync.left.clone())
+        };
+        if let (Some(start), false) = (history_id, full_due) {
+            let label_id = self.label_id().await.map_err(no_label)?;
+            if let Some(added) = self.gmail.added_since(&label_id, start).await? {
+                let mut ids = left;
+                for id in added.ids {
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
+                self.sync.lock().await.history_id = Some(added.history_id);
+                return Ok(ids);
+            }
+            tracing::info!("the mailbox history is too old: listing the label in full");
+        }
+        let label_id = self.lookup_label().await.map_err(no_label)?;
+        // The history id before the listing: mail arriving meanwhile is found next time.
+        let history_id = self.gmail.history_id().await?;
+        // All ids first: moving mail while paging would shift the pages under us. Gmail lists
+        // newest first; handle mail in the order Gerrit sent it (a newchange before the
+        // comments on it).
+        let mut ids = self.gmail.list(&label_id).await?;
+        ids.reverse();
+        let mut sync = self.sync.lock().await;
+        sync.history_id = Some(history_id);
+        sync.last_full = Some(tokio::time::Instant::now());
+        Ok(ids)
+    }
+
+    /// Carries out intents a crashed gmail-listener left running whose mail is no longer
+    /// there to bring them back (it crashed after moving the mail, before recording that).
+    /// Intents whose mail is still labelled come back with it; this finds the rest.
+    async fn adopt_orphans(&self) {
+        if self.dry_run {
+            return;
+        }
+        let orphans = self
+            .journal
+            .claim_orphans(KINDS, &self.effectors.owner, 64)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "cannot look for orphaned intents");
+                Vec::new()
+            });
+        for intent in orphans {
+            tracing::info!(key = %intent.key, "carrying out an intent a stopped process left");
+            if let Err(e) = self.effectors.run(&intent).await {
+                tracing::error!(error = %e, "cannot record an outcome");
+            }
+        }
+    }
+
+    /// The first two failures are retried at the next poll; after that the wait doubles from
+    /// the poll interval, up to an hour, so a long outage does not burn `max_attempts` in
+    /// minutes.
+    fn mail_backoff(&self, attempts: u32) -> Duration {
+        if attempts <= 2 {
+            return Duration::ZERO;
+        }
+        let factor = 2u32.saturating_pow((attempts - 3).min(20));
+        self.config
+            .gmail
+            .poll_interval
+            .saturating_mul(factor)
+            .min(Duration::from_secs(3600))
+    }
+
+    async fn count_failure(&self, id: &str, error: &str, keys: &[String]) {
+        let attempts = match self.journal.mail_attempts(id).await {
+            Ok(a) => a.map_or(0, |a| a.attempts) + 1,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot count the mail's failure");
+                return;
+            }
+        };
+        let wait = i64::try_from(self.mail_backoff(attempts).as_millis()).unwrap_or(i64::MAX);
+        if let Err(e) = self.journal.mail_failed(id, error, wait, keys).await {
+            tracing::error!(error = %e, "cannot count the mail's failure");
+        }
+    }
+}
+
+async fn log_poll(journal: &Journal, result: Result<PollReport, PollError>) {
+    match result {
+        Ok(r) => tracing::info!(?r, "poll finished"),
+        Err(e) => {
+            tracing::error!(error = %e, "poll failed; retrying at the next interval");
+            console::emit(journal, NewEvent::new(Kind::Error, "poll", e.to_string())).await;
+        }
+    }
+}
+
+/// Builds a [`Poller`] from the configuration: netrc credentials, the Gmail authorisation, the
+/// journal. On the very first run (no token cache yet) in a terminal, it walks the operator
+/// through the Gmail consent; without a terminal it says how to do that.
+pub async fn build(
+    config: Config,
+    listener_token: Option<Secret>,
+    dry_run: bool,
+) -> anyhow::Result<Poller> {
+    use anyhow::Context;
+    use std::io::IsTerminal;
+
+    use crate::credentials;
+    use crate::gmail::Authorize;
+
+    let netrc = credentials::netrc_path(config.gerrit.netrc.as_deref())?;
+    let gerrit_creds = credentials::for_url(&config.gerrit.url, &netrc)?;
+    let gerrit = Gerrit::new(&config.gerrit.url, gerrit_creds, config.gerrit.timeout)
+        .context("cannot set up the Gerrit client")?;
+    let netrc = credentials::netrc_path(config.jenkins.netrc.as_deref())?;
+    let jenkins_creds = credentials::for_url(&config.jenkins.url, &netrc)?;
+    let jenkins = Jenkins::new(&config.jenkins.url, jenkins_creds, config.jenkins.timeout)
+        .context("cannot set up the Jenkins client")?;
+    if !config.gmail.token_cache.exists() {
+        if std::io::stdin().is_terminal() {
+            println!(
+                "Gmail is not authorised yet (no {}).",
+                config.gmail.token_cache.display()
+            );
+            crate::gmail::authorize_now(&config.gmail, Authorize::Paste { port: 8085 })
+                .await
+                .context("Gmail authorisation failed")?;
+        } else {
+            anyhow::bail!(
+                "Gmail is not authorised yet: no token cache at {}. Run `gmail-listener --config \
+                 <file> --authorize` once in a terminal (README: \"Authorise Gmail\")",
+                config.gmail.token_cache.display()
+            );
+        }
+    }
+    let gmail = Gmail::connect(&config.gmail, Authorize::Never).await?;
+    let journal = Journal::open(&config.state.path, "gmail-listener")?;
+    let retention = i64::try_from(config.state.retention.as_millis()).unwrap_or(i64::MAX);
+    if let Err(e) = journal.prune(retention).await {
+        tracing::warn!(error = %e, "cannot prune the state database");
+    }
+    Poller::new(
+        config,
+        gmail,
+        gerrit,
+        jenkins,
+        journal,
+        listener_token,
+        dry_run,
+    )
+    .context("cannot set up the HTTP client")
+}
