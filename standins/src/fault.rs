@@ -28,6 +28,21 @@ pub(crate) struct Edge {
 }
 
 pub(crate) async fn edge(State(edge): State<Edge>, request: Request, next: Next) -> Response {
+    edge.world.enter(edge.service);
+    // Left on drop too: a client that hangs up mid-request is no longer in flight.
+    let _guard = InFlightGuard(&edge);
+    answer(&edge, request, next).await
+}
+
+struct InFlightGuard<'a>(&'a Edge);
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        self.0.world.leave(self.0.service);
+    }
+}
+
+async fn answer(edge: &Edge, request: Request, next: Next) -> Response {
     edge.world.record(
         edge.service,
         RecordedRequest {

@@ -70,6 +70,8 @@ pub(crate) struct Inner {
     pub(crate) jenkins: JenkinsStore,
     faults: BTreeMap<Service, Fault>,
     requests: BTreeMap<Service, Vec<RecordedRequest>>,
+    /// Requests being answered now, and the most ever at once, per service.
+    in_flight: BTreeMap<Service, (usize, usize)>,
     /// Draws the in-flight delays; seeded so that a run is reproducible.
     rng: fastrand::Rng,
 }
@@ -106,6 +108,7 @@ impl World {
                 jenkins: JenkinsStore::new(),
                 faults: BTreeMap::new(),
                 requests: BTreeMap::new(),
+                in_flight: BTreeMap::new(),
                 rng: fastrand::Rng::with_seed(DEFAULT_SEED),
             })),
         }
@@ -122,6 +125,34 @@ impl World {
     /// Injects `fault` into `service` (replacing any earlier fault there).
     pub fn set_fault(&self, service: Service, fault: Fault) {
         self.lock().faults.insert(service, fault);
+    }
+
+    /// The most requests `service` was answering at the same time, since the start or the
+    /// last [`World::reset_max_in_flight`]: how concurrent a client really is.
+    pub fn max_in_flight(&self, service: Service) -> usize {
+        self.lock()
+            .in_flight
+            .get(&service)
+            .map_or(0, |&(_, max)| max)
+    }
+
+    pub fn reset_max_in_flight(&self, service: Service) {
+        if let Some(entry) = self.lock().in_flight.get_mut(&service) {
+            entry.1 = entry.0;
+        }
+    }
+
+    pub(crate) fn enter(&self, service: Service) {
+        let mut inner = self.lock();
+        let entry = inner.in_flight.entry(service).or_default();
+        entry.0 += 1;
+        entry.1 = entry.1.max(entry.0);
+    }
+
+    pub(crate) fn leave(&self, service: Service) {
+        if let Some(entry) = self.lock().in_flight.get_mut(&service) {
+            entry.0 = entry.0.saturating_sub(1);
+        }
     }
 
     /// Re-seeds the generator behind random faults ([`Fault::InFlight`]); a fresh World uses a

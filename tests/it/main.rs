@@ -5,4 +5,5 @@ mod crash;
 mod exactly_once;
 mod gmail_listener;
 mod harness;
+mod speed;
 mod trust;

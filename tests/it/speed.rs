@@ -1,0 +1,144 @@
+//! SPEC §13 scenarios (behaviour, not timings): an idle poll is one Gmail request, a history too
+//! old falls back to a full listing, mails of one change are handled in order while different
+//! changes overlap, `concurrency = 1` is sequential, and handled mail is moved in batches.
+
+use std::time::Duration;
+
+use standins::{Fault, Service};
+
+use crate::harness::{Env, MailSpec, change_id_for};
+
+fn gmail_calls(env: &Env) -> Vec<String> {
+    env.world
+        .gmail_requests()
+        .into_iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r.method,
+                r.path.rsplit("/me/").next().unwrap_or(&r.path)
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_idle_poll_is_one_history_request() {
+    let mut env = Env::new().await;
+    let n = env.change(60_001, &change_id_for(60_001));
+    env.deliver(&MailSpec::new("newchange", n, 1).render());
+    let poller = env.poller(false).await;
+    poller.poll_once().await.expect("poll");
+    env.expect_builds(1);
+    let before = env.world.gmail_requests().len();
+    for _ in 0..5 {
+        let r = poller.poll_once().await.expect("poll");
+        assert_eq!(r.seen, 0);
+    }
+    let idle: Vec<String> = gmail_calls(&env)[before..].to_vec();
+    assert_eq!(idle, vec!["GET history".to_string(); 5], "{idle:#?}");
+    // New mail is found by the history alone.
+    env.deliver(&MailSpec::new("newpatchset", n, 1).render());
+    let n2 = env.change(60_002, &change_id_for(60_002));
+    env.deliver(&MailSpec::new("newchange", n2, 1).render());
+    let r = poller.poll_once().await.expect("poll");
+    assert_eq!((r.seen, r.trashed), (2, 2));
+    env.expect_builds(1);
+    env.expect_all_trashed();
+}
+
+#[tokio::test]
+async fn a_history_too_old_falls_back_to_a_full_listing() {
+    let mut env = Env::new().await;
+    let poller = env.poller(false).await;
+    poller.poll_once().await.expect("poll");
+    let n = env.change(60_010, &change_id_for(60_010));
+    env.deliver(&MailSpec::new("newchange", n, 1).render());
+    env.world.gmail_expire_history();
+    let before = env.world.gmail_requests().len();
+    let r = poller.poll_once().await.expect("poll");
+    assert_eq!(r.trashed, 1);
+    let calls = gmail_calls(&env)[before..].to_vec();
+    assert_eq!(calls[0], "GET history", "{calls:#?}");
+    assert!(calls.iter().any(|c| c == "GET messages"), "{calls:#?}");
+    env.expect_builds(1);
+    env.expect_all_trashed();
+}
+
+#[tokio::test]
+async fn handled_mail_is_moved_in_one_batch() {
+    let mut env = Env::new().await;
+    for n in 0..30 {
+        let number = 60_100 + n;
+        env.change(number, &change_id_for(number));
+        env.deliver(&MailSpec::new("newchange", number, 1).render());
+    }
+    env.deliver(b"From: someone@example.com\r\nSubject: hi\r\n\r\nhello\r\n");
+    env.poll_once().await;
+    env.expect_builds(30);
+    let calls = gmail_calls(&env);
+    let moves: Vec<&String> = calls
+        .iter()
+        .filter(|c| c.contains("trash") || c.contains("modify") || c.contains("batchModify"))
+        .collect();
+    // 31 mails in one window of 64: one batch to the trash, one to the set-aside label.
+    assert_eq!(moves.len(), 2, "{moves:#?}");
+    assert!(
+        moves.iter().all(|c| c.ends_with("messages/batchModify")),
+        "{moves:#?}"
+    );
+    for m in env.world.gmail_messages() {
+        if m.trashed {
+            env.expect_trashed(&m.id);
+        } else {
+            env.expect_set_aside(&m.id);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn different_changes_overlap_while_one_changes_mails_keep_their_order() {
+    let mut env = Env::new().await;
+    env.world
+        .set_fault(Service::Jenkins, Fault::Latency(Duration::from_millis(100)));
+    let one = env.change(60_200, &change_id_for(60_200));
+    // Three commands for one change, in three mails: they must build in this order.
+    for target in ["arm", "x86_64", "retry"] {
+        env.comment(one, 1, "", &format!("bionicbb: {target}"));
+    }
+    for n in 1..=6 {
+        let number = 60_200 + n;
+        env.change(number, &change_id_for(number));
+        env.deliver(&MailSpec::new("newchange", number, 1).render());
+    }
+    env.poll_once().await;
+    assert!(env.world.max_in_flight(Service::Jenkins) >= 2, "no overlap");
+    let builds = env.expect_builds(9);
+    let ours: Vec<String> = builds
+        .iter()
+        .filter(|b| b.params["REF"].ends_with(&format!("/{one}/1")))
+        .map(|b| b.params["LUNCH_TARGET"].clone())
+        .collect();
+    assert_eq!(ours, ["aosp_arm-eng", "aosp_x86_64-eng", ""]);
+    env.expect_all_trashed();
+}
+
+#[tokio::test]
+async fn concurrency_one_handles_one_mail_at_a_time() {
+    let mut env = Env::new().await;
+    env.set("gmail", "concurrency = 1");
+    env.world
+        .set_fault(Service::Jenkins, Fault::Latency(Duration::from_millis(50)));
+    env.world
+        .set_fault(Service::Gerrit, Fault::Latency(Duration::from_millis(50)));
+    for n in 1..=5 {
+        let number = 60_300 + n;
+        env.change(number, &change_id_for(number));
+        env.deliver(&MailSpec::new("newchange", number, 1).render());
+    }
+    env.poll_once().await;
+    env.expect_builds(5);
+    assert_eq!(env.world.max_in_flight(Service::Jenkins), 1);
+    assert_eq!(env.world.max_in_flight(Service::Gerrit), 1);
+    env.expect_all_trashed();
+}
