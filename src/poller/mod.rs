@@ -247,21 +247,37 @@ impl Poller {
         };
         let concurrency = self.config.gmail.concurrency.max(1);
         let mut left = Vec::new();
-        for window in ids.chunks(concurrency * 4) {
+        let windows: Vec<&[String]> = ids.chunks(concurrency * 4).collect();
+        // The next window's mails are read while this window's are handled: reading is one of
+        // the three requests a mail costs, so the pipeline keeps all three busy.
+        let mut next = match windows.first() {
+            Some(w) => Some(self.fetch_window(w, concurrency).await),
+            None => None,
+        };
+        for (i, window) in windows.iter().enumerate() {
+            let Some(fetched) = next.take() else { break };
             if *stop.borrow() {
                 left.extend(window.iter().cloned());
                 continue;
             }
-            let fetched: Vec<(String, Fetched)> = stream::iter(window)
-                .map(|id| async move { (id.clone(), self.fetch(id).await) })
-                .buffered(concurrency)
-                .collect()
-                .await;
-            let done: Vec<Vec<(String, Handled, PollReport)>> = stream::iter(by_change(fetched))
+            let handling = stream::iter(by_change(fetched))
                 .map(|group| self.handle_group(group))
                 .buffer_unordered(concurrency)
-                .collect()
-                .await;
+                .collect::<Vec<Vec<(String, Handled, PollReport)>>>();
+            let prefetch = async {
+                match windows.get(i + 1) {
+                    Some(w) if !*stop.borrow() => Some(self.fetch_window(w, concurrency).await),
+                    _ => None,
+                }
+            };
+            let (done, prefetched) = tokio::join!(handling, prefetch);
+            next = prefetched;
+            if next.is_none() {
+                // Stopping: the windows not read are left for the next start.
+                for w in windows.iter().skip(i + 1) {
+                    left.extend(w.iter().cloned());
+                }
+            }
             let mut to_file = Vec::new();
             let mut outcomes = Vec::new();
             for (id, handled, counts) in done.into_iter().flatten() {
@@ -302,6 +318,15 @@ impl Poller {
         self.sync.lock().await.left = left;
         self.adopt_orphans().await;
         Ok(report)
+    }
+
+    /// Reads (and parses) a window's mails, at most `concurrency` at once, in order.
+    async fn fetch_window(&self, window: &[String], concurrency: usize) -> Vec<(String, Fetched)> {
+        stream::iter(window)
+            .map(|id| async move { (id.clone(), self.fetch(id).await) })
+            .buffered(concurrency)
+            .collect()
+            .await
     }
 
     /// The watch label's id (looked up once).
