@@ -173,9 +173,20 @@ pub struct PresubmitConfig {
     pub skip_file_names: Vec<String>,
     #[serde(default)]
     pub skip_path_prefixes: Vec<String>,
-    /// Gerrit project -> Jenkins job; unlisted projects use `default_job`.
+    /// Gerrit project -> Jenkins job, or a list of jobs that all build each patch set;
+    /// unlisted projects use `default_job`.
     #[serde(default)]
-    pub projects: BTreeMap<String, String>,
+    pub projects: BTreeMap<String, Jobs>,
+    /// Jobs that build and report but never vote, and are not waited for.
+    #[serde(default)]
+    pub non_voting_jobs: Vec<String>,
+    /// Post `<job> #<number> started: <link>` when a presubmit build starts.
+    #[serde(default)]
+    pub start_message: bool,
+    /// When the bot triggers a newer patch set, cancel its builds of older patch sets of the
+    /// change still waiting in Jenkins' queue.
+    #[serde(default = "default_true")]
+    pub cancel_superseded: bool,
     /// `bionicbb:<name>` -> `LUNCH_TARGET`.
     #[serde(default)]
     pub targets: BTreeMap<String, String>,
@@ -188,17 +199,50 @@ pub struct PresubmitConfig {
     pub vote_on_manual_builds: bool,
 }
 
+/// One job or several for a project (`"job"` or `["build", "tests", "lint"]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Jobs {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Jobs {
+    pub fn as_slice(&self) -> &[String] {
+        match self {
+            Jobs::One(j) => std::slice::from_ref(j),
+            Jobs::Many(js) => js,
+        }
+    }
+}
+
 impl PresubmitConfig {
-    /// The Jenkins job that builds `project`.
-    pub fn job_for(&self, project: &str) -> &str {
+    /// The Jenkins jobs that build `project`, in the configured order.
+    pub fn jobs_for(&self, project: &str) -> &[String] {
         self.projects
             .get(project)
-            .map_or(&self.default_job, String::as_str)
+            .map_or(std::slice::from_ref(&self.default_job), Jobs::as_slice)
     }
 
-    /// Every job whose callbacks vote (the presubmit jobs).
+    /// The first job of `project` (what a target command builds).
+    pub fn job_for(&self, project: &str) -> &str {
+        self.jobs_for(project)
+            .first()
+            .map_or(self.default_job.as_str(), String::as_str)
+    }
+
+    /// Every job whose callbacks report on changes (the presubmit jobs).
     pub fn is_presubmit_job(&self, job: &str) -> bool {
-        job == self.default_job || self.projects.values().any(|j| j == job)
+        job == self.default_job
+            || self
+                .projects
+                .values()
+                .any(|js| js.as_slice().iter().any(|j| j == job))
+    }
+
+    /// Whether `job`'s result counts towards the patch set's Verified vote.
+    pub fn is_voting_job(&self, job: &str) -> bool {
+        self.is_presubmit_job(job) && !self.non_voting_jobs.iter().any(|j| j == job)
     }
 }
 
@@ -445,13 +489,25 @@ impl Config {
                 ));
             }
         }
-        for (project, job) in &p.projects {
-            if job.trim().is_empty() {
+        for (project, jobs) in &p.projects {
+            if jobs.as_slice().is_empty() || jobs.as_slice().iter().any(|j| j.trim().is_empty()) {
                 return Err(err(
                     &format!("presubmit.projects.\"{project}\""),
-                    "is empty".into(),
+                    "needs a job name, or a non-empty list of them".into(),
                 ));
             }
+        }
+        if let Some(j) = p.ignored_jobs.iter().find(|j| p.is_presubmit_job(j)) {
+            return Err(err(
+                "presubmit.ignored_jobs",
+                format!("`{j}` is also a presubmit job: its callbacks would be ignored"),
+            ));
+        }
+        if let Some(j) = p.non_voting_jobs.iter().find(|j| !p.is_presubmit_job(j)) {
+            return Err(err(
+                "presubmit.non_voting_jobs",
+                format!("`{j}` is not a job of [presubmit.projects] or default_job"),
+            ));
         }
         Ok(())
     }

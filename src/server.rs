@@ -27,10 +27,12 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tracing::{Instrument, field};
 
+use crate::jenkins::notification::Phase;
 use crate::jenkins::notification::{self, BodyError, JenkinsEvent};
 use crate::policy::callback::{
-    Decision, Item, Rejection, Triggered, decide, decision_line, sanitize,
+    Decision, Item, Rejection, Triggered, build_link, decide, decision_line, sanitize,
 };
+use crate::policy::vote::presubmit_post;
 
 mod limits;
 
@@ -42,7 +44,10 @@ use crate::credentials::{self, Secret};
 use crate::effects::{self, Backoff, Effect, Effectors, Payload, Runner, Verify};
 use crate::gerrit::Gerrit;
 use crate::jenkins::Jenkins;
-use crate::journal::{Accepted, CallbackPhase, IntentKind, Journal, JournalError, NewEvent, Owner};
+use crate::journal::{
+    Accepted, CallbackPhase, IntentKind, Journal, JournalError, NewEvent, Owner, Plan, Planned,
+    Recorded, Sibling,
+};
 use crate::types::rest_id_from_plain;
 
 /// The environment variable holding the shared secret of the POST endpoints.
@@ -372,11 +377,8 @@ async fn handle_event(app: &AppState, event: &JenkinsEvent) -> Result<Response, 
             .unwrap_or_default(),
         git_ref: b.parameters.get("REF").cloned(),
     });
-    let reviews = items
-        .iter()
-        .map(|i| review_intent(&job, event, i, verify.clone()))
-        .collect();
-    let accepted = app
+    let plan = review_plan(app, event, &job, items.clone(), events, verify);
+    let (accepted, recorded) = app
         .journal
         .accept_callback(
             CallbackPhase {
@@ -388,18 +390,116 @@ async fn handle_event(app: &AppState, event: &JenkinsEvent) -> Result<Response, 
                 queue_id: b.queue_id,
                 url: b.full_url.as_deref().or(b.url.as_deref()).map(sanitize),
             },
-            reviews,
-            events.clone(),
+            plan,
         )
         .await?;
-    if matches!(accepted, Accepted::Queued(_))
-        || (items.is_empty()
-            && b.phase.is_finished()
-            && !matches!(accepted, Accepted::Duplicate { .. }))
-    {
-        events.iter().for_each(console::event);
+    recorded.iter().for_each(console::event);
+    if b.phase == Phase::Started && p.start_message && p.is_presubmit_job(&job) {
+        start_message(app, event, &job).await?;
     }
     Ok(respond(app, accepted, items.first()))
+}
+
+/// What the first finished phase of a build posts, decided inside the journal's transaction
+/// from the builds of the same patch set: a presubmit build's review carries the patch set's
+/// one vote only when it is the last voting job to finish (SPEC §15).
+fn review_plan(
+    app: &AppState,
+    event: &JenkinsEvent,
+    job: &str,
+    items: Vec<Item>,
+    events: Vec<NewEvent>,
+    verify: Option<Verify>,
+) -> Plan {
+    let config = app.config.clone();
+    let event = event.clone();
+    let job = job.to_string();
+    Box::new(move |siblings: Option<&[Sibling]>| {
+        let presubmit = config.presubmit.is_presubmit_job(&job);
+        let status = event.build.status.clone();
+        let items: Vec<Item> = items
+            .into_iter()
+            .map(|mut item| {
+                if let (true, Some(status)) = (presubmit, &status) {
+                    let link = build_link(
+                        &config.build_listener.build_link,
+                        &event,
+                        &config.jenkins.url,
+                    );
+                    item.review = presubmit_post(
+                        &job,
+                        event.build.number,
+                        status,
+                        &link,
+                        siblings,
+                        &config.presubmit,
+                    );
+                }
+                item
+            })
+            .collect();
+        // The console line says what was decided, vote included.
+        let events = match decision_line(&event, &Decision::Post(items.clone())) {
+            Some((kind, context, text)) if !items.is_empty() => {
+                vec![NewEvent::new(kind, context, text).build(&job, Some(event.build.number))]
+            }
+            _ => events,
+        };
+        let intents = items
+            .iter()
+            .map(|i| review_intent(&job, &event, i, verify.clone(), presubmit))
+            .collect();
+        (intents, events)
+    })
+}
+
+/// `<job> #<number> started: <link>`, once per build (`[presubmit] start_message`).
+async fn start_message(app: &AppState, event: &JenkinsEvent, job: &str) -> Result<(), ApiError> {
+    let Some(r) = event
+        .build
+        .parameters
+        .get("REF")
+        .and_then(|r| r.parse::<crate::types::GerritRef>().ok())
+    else {
+        return Ok(());
+    };
+    let link = build_link(
+        &app.config.build_listener.build_link,
+        event,
+        &app.config.jenkins.url,
+    );
+    let text = format!("{job} #{} started: {}", event.build.number, sanitize(&link));
+    let item = Item {
+        review: crate::gerrit::ReviewInput::bot(Some(text), Default::default()),
+        change: r.change.to_string(),
+        revision: r.patch_set.to_string(),
+        source: format!("{job} #{}", event.build.number),
+    };
+    let mut intent = review_intent(job, event, &item, None, false);
+    intent.key = format!(
+        "start:{job}#{}:{}:{}",
+        event.build.number, r.change, r.patch_set
+    );
+    let line = NewEvent::new(
+        Kind::Check,
+        "STARTED",
+        format!(
+            "{job} #{} => {} patch set {}: started",
+            event.build.number, r.change, r.patch_set
+        ),
+    )
+    .change(r.change.to_string(), Some(r.patch_set.0))
+    .build(job, Some(event.build.number));
+    let recorded = app
+        .journal
+        .record(vec![Planned::new(intent)], vec![])
+        .await?;
+    if matches!(recorded.first(), Some(Recorded::New(_))) {
+        app.journal.append_events(vec![line.clone()]).await?;
+        console::event(&line);
+        app.wake.notify_one();
+    }
+    Ok(())
 }
 
 /// The intent of posting one callback's review, keyed by the build, the revision and the
@@ -410,6 +510,7 @@ fn review_intent(
     event: &JenkinsEvent,
     item: &Item,
     verify: Option<Verify>,
+    only_if_current: bool,
 ) -> crate::journal::NewIntent {
     let change = percent_encoding::percent_decode_str(&item.change)
         .decode_utf8_lossy()
@@ -445,6 +546,7 @@ fn review_intent(
                 revision: item.revision.clone(),
                 review: item.review.clone(),
                 verify,
+                only_if_current,
             },
             context: "gerrit".into(),
             done: Some(done),

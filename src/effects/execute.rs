@@ -8,6 +8,9 @@ use crate::journal::{BuildUpdate, EventKind, Finish, Intent, IntentKind, NewEven
 
 use super::{Effect, Effectors, Payload};
 
+/// The outcome of a cancel that took an item out of Jenkins' queue.
+const CANCELLED: &str = "cancelled";
+
 /// How an attempt ended, with the events and the build change that go with it.
 pub(super) struct Outcome {
     pub finish: Finish,
@@ -65,11 +68,15 @@ impl Effectors {
                 revision,
                 review,
                 verify,
+                only_if_current,
             } => {
                 if let Some(v) = verify
                     && let Err(stop) = self.confirm(v).await
                 {
                     return stop;
+                }
+                if *only_if_current && !review.labels.is_empty() {
+                    return self.review_if_current(change, revision, review).await;
                 }
                 self.review(change, revision, review).await
             }
@@ -84,6 +91,7 @@ impl Effectors {
                 gmail_id,
                 set_aside,
             } => self.mail_move(gmail_id, set_aside.as_ref()).await,
+            Effect::Cancel { queue_id, job } => self.cancel(*queue_id, job).await,
         }
     }
 
@@ -97,10 +105,21 @@ impl Effectors {
                     e.text = e.text.replace("{outcome}", &outcome);
                     events.push(e);
                 }
-                let build = trigger.then(|| BuildUpdate::Queued {
-                    intent_key: intent.key.clone(),
-                    queue_id: outcome.parse().ok(),
-                });
+                let build = if trigger {
+                    Some(BuildUpdate::Queued {
+                        intent_key: intent.key.clone(),
+                        queue_id: outcome.parse().ok(),
+                    })
+                } else {
+                    match payload.map(|p| &p.effect) {
+                        Some(Effect::Cancel { queue_id, .. }) if outcome == CANCELLED => {
+                            Some(BuildUpdate::Cancelled {
+                                queue_id: *queue_id,
+                            })
+                        }
+                        _ => None,
+                    }
+                };
                 Outcome {
                     finish: Finish::Done { outcome },
                     events,
@@ -247,6 +266,37 @@ impl Effectors {
         }
     }
 
+    /// Posts `review`, without its labels when `revision` is no longer the change's current
+    /// patch set: a result for a superseded patch set must not vote (SPEC §15).
+    async fn review_if_current(
+        &self,
+        change: &str,
+        revision: &str,
+        review: &ReviewInput,
+    ) -> Attempt {
+        let Some(gerrit) = &self.gerrit else {
+            return no_client("Gerrit");
+        };
+        let current = match gerrit.revision_votes(change, revision).await {
+            Ok(v) => v,
+            Err(e) => return gerrit_failure(e),
+        };
+        if current.asked_is_current {
+            return self.review(change, revision, review).await;
+        }
+        let mut unlabelled = review.clone();
+        unlabelled.labels.clear();
+        match self.review(change, revision, &unlabelled).await {
+            Attempt::Done(outcome) => Attempt::Done(format!(
+                "{outcome} without a vote: patch set {revision} is superseded{}",
+                current
+                    .current_patch_set
+                    .map_or_else(String::new, |p| format!(" by {p}"))
+            )),
+            other => other,
+        }
+    }
+
     async fn review(&self, change: &str, revision: &str, review: &ReviewInput) -> Attempt {
         let Some(gerrit) = &self.gerrit else {
             return no_client("Gerrit");
@@ -345,6 +395,18 @@ impl Effectors {
                 error: format!("cannot reach build-listener: {}", error_chain(&e)),
                 doubt: false,
             },
+        }
+    }
+
+    async fn cancel(&self, queue_id: u64, job: &str) -> Attempt {
+        let Some(jenkins) = &self.jenkins else {
+            return no_client("Jenkins");
+        };
+        match jenkins.cancel(queue_id, job).await {
+            Ok(true) => Attempt::Done(CANCELLED.into()),
+            // It started meanwhile (running builds are left alone), or is gone.
+            Ok(false) => Attempt::Done("not waiting any more: left alone".into()),
+            Err(e) => jenkins_failure(&e),
         }
     }
 

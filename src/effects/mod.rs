@@ -56,11 +56,17 @@ pub enum Effect {
         review: ReviewInput,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         verify: Option<Verify>,
+        /// The labels only while the revision is the change's current patch set: a result for
+        /// a superseded patch set is posted there without a vote (SPEC §15).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        only_if_current: bool,
     },
     /// Set the bot's Verified vote on a revision to 0 if it is negative.
     DropRejection { change: String, revision: String },
     /// Ask build-listener to drop the bot's rejection (`POST /drop-rejection`).
     DropRequest { change_id: String, patch_set: u32 },
+    /// Cancel a build the bot triggered that is still waiting in Jenkins' queue.
+    Cancel { queue_id: u64, job: String },
     /// Trash a mail, or move it from one label to another (labels by name).
     MailMove {
         gmail_id: String,
@@ -90,6 +96,7 @@ impl Effect {
             Effect::DropRejection { .. } => IntentKind::DropRejection,
             Effect::DropRequest { .. } => IntentKind::DropRequest,
             Effect::MailMove { .. } => IntentKind::MailMove,
+            Effect::Cancel { .. } => IntentKind::Cancel,
         }
     }
 }

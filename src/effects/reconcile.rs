@@ -48,9 +48,10 @@ impl Effectors {
                 review,
                 ..
             } => self.find_review(change, revision, review, since).await,
-            Effect::DropRejection { .. } | Effect::DropRequest { .. } | Effect::MailMove { .. } => {
-                Ok(None)
-            }
+            Effect::DropRejection { .. }
+            | Effect::DropRequest { .. }
+            | Effect::MailMove { .. }
+            | Effect::Cancel { .. } => Ok(None),
         }
     }
 

@@ -258,6 +258,7 @@ fn review(key: &str, change: u64, text: &str) -> Planned {
                 revision: "1".into(),
                 review: ReviewInput::bot(Some(text.into()), [("Verified".to_string(), 1)].into()),
                 verify: None,
+                only_if_current: false,
             },
             context: "gerrit".into(),
             done: None,

@@ -204,6 +204,42 @@ impl Jenkins {
         Ok(None)
     }
 
+    /// Cancels queue item `queue_id` (`POST /queue/cancelItem?id=N`, Jenkins ≥ 2.211): true
+    /// when Jenkins took it out of the queue, false when it was not waiting any more (404: no
+    /// such item; 500 "Could not cancel": it already left the queue, started or cancelled).
+    pub async fn cancel(&self, queue_id: u64, job: &str) -> Result<bool, JenkinsError> {
+        let url = format!("{}/queue/cancelItem?id={queue_id}", self.base);
+        let resp = self
+            .http
+            .post(url)
+            .basic_auth(
+                &self.credentials.login,
+                Some(self.credentials.password.expose()),
+            )
+            .send()
+            .await
+            .map_err(|e| JenkinsError::Transport(error_chain(&e)))?;
+        match resp.status() {
+            StatusCode::NO_CONTENT | StatusCode::OK => Ok(true),
+            // Before 2.211 Jenkins redirected to the previous page whatever happened.
+            StatusCode::FOUND | StatusCode::SEE_OTHER => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            StatusCode::INTERNAL_SERVER_ERROR => {
+                let body = resp.text().await.unwrap_or_default();
+                if body.contains("Could not cancel") {
+                    Ok(false)
+                } else {
+                    Err(JenkinsError::Status {
+                        job: job.to_string(),
+                        status: 500,
+                        body: one_line(&body, 200),
+                    })
+                }
+            }
+            _ => Err(self.failure(job, resp).await),
+        }
+    }
+
     /// One build as Jenkins reports it, read from `[jenkins] url` + the job's path + the number
     /// (never from a URL a callback gave: that would send the bot's credentials anywhere).
     pub async fn build_info(&self, job: &str, number: u64) -> Result<BuildInfo, JenkinsError> {

@@ -150,14 +150,15 @@ pub(crate) fn already_built(
     b: &NewBuild,
     except_key: &str,
 ) -> rusqlite::Result<bool> {
-    c.query_row(
+    c.prepare_cached(
         "SELECT EXISTS (SELECT 1 FROM builds WHERE change = ?1 AND patch_set = ?2 AND job = ?3
                         AND kind = 'presubmit' AND target IS NULL
                         AND (status IS NULL OR status != 'not_triggered')
                         AND (intent_key IS NULL OR intent_key != ?4))",
-        params![b.change, b.patch_set, b.job, except_key],
-        |r| r.get(0),
-    )
+    )?
+    .query_row(params![b.change, b.patch_set, b.job, except_key], |r| {
+        r.get(0)
+    })
 }
 
 pub(crate) fn insert(
@@ -166,19 +167,19 @@ pub(crate) fn insert(
     intent_key: &str,
     now: i64,
 ) -> rusqlite::Result<()> {
-    c.execute(
+    c.prepare_cached(
         "INSERT INTO builds (intent_key, kind, change, patch_set, job, target, status, created)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7) ON CONFLICT (intent_key) DO NOTHING",
-        params![
-            intent_key,
-            b.kind.as_str(),
-            b.change,
-            b.patch_set,
-            b.job,
-            b.target,
-            now
-        ],
-    )
+    )?
+    .execute(params![
+        intent_key,
+        b.kind.as_str(),
+        b.change,
+        b.patch_set,
+        b.job,
+        b.target,
+        now
+    ])
     .map(|_| ())
 }
 
@@ -188,19 +189,27 @@ pub(crate) fn set_queued(
     intent_key: &str,
     queue_id: Option<u64>,
 ) -> rusqlite::Result<()> {
-    c.execute(
-        "UPDATE builds SET queue_id = ?2 WHERE intent_key = ?1",
-        params![intent_key, queue_id.and_then(|q| i64::try_from(q).ok())],
-    )
-    .map(|_| ())
+    c.prepare_cached("UPDATE builds SET queue_id = ?2 WHERE intent_key = ?1")?
+        .execute(params![
+            intent_key,
+            queue_id.and_then(|q| i64::try_from(q).ok())
+        ])
+        .map(|_| ())
 }
 
 /// The trigger will never happen: the build does not count as built.
 pub(crate) fn set_not_triggered(c: &Connection, intent_key: &str) -> rusqlite::Result<()> {
-    c.execute(
-        "UPDATE builds SET status = 'not_triggered' WHERE intent_key = ?1",
-        params![intent_key],
-    )
+    c.prepare_cached("UPDATE builds SET status = 'not_triggered' WHERE intent_key = ?1")?
+        .execute(params![intent_key])
+        .map(|_| ())
+}
+
+/// Jenkins cancelled the queue item: its builds never run.
+pub(crate) fn set_cancelled(c: &Connection, queue_id: u64) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "UPDATE builds SET status = 'cancelled' WHERE queue_id = ?1 AND status = 'pending'",
+    )?
+    .execute(params![i64::try_from(queue_id).unwrap_or(-1)])
     .map(|_| ())
 }
 
@@ -215,23 +224,23 @@ pub(crate) fn update_from_callback(
     now: i64,
 ) -> rusqlite::Result<()> {
     let finished = !matches!(status, BuildStatus::Pending | BuildStatus::Building);
-    c.execute(
+    c.prepare_cached(
         "UPDATE builds SET number = ?3, url = COALESCE(?5, url),
                 status = CASE WHEN status IN ('successful', 'failed', 'unstable', 'aborted',
                               'cancelled') AND ?4 = 'building' THEN status ELSE ?4 END,
                 started = COALESCE(started, ?6),
                 finished = CASE WHEN ?7 THEN COALESCE(finished, ?6) ELSE finished END
          WHERE queue_id = ?1 AND job = ?2",
-        params![
-            i64::try_from(queue_id).unwrap_or(-1),
-            job,
-            i64::try_from(number).unwrap_or(-1),
-            status.as_str(),
-            url,
-            now,
-            finished
-        ],
-    )
+    )?
+    .execute(params![
+        i64::try_from(queue_id).unwrap_or(-1),
+        job,
+        i64::try_from(number).unwrap_or(-1),
+        status.as_str(),
+        url,
+        now,
+        finished
+    ])
     .map(|_| ())
 }
 
@@ -282,6 +291,34 @@ impl Journal {
         .await
     }
 
+    /// The bot's builds of `change` for patch sets before `patch_set` that, as far as the
+    /// journal knows, are still waiting in Jenkins' queue (queued, no callback yet): what a
+    /// newer patch set supersedes (SPEC §15 `cancel_superseded`). `(queue id, job, patch set)`.
+    pub async fn waiting_builds(
+        &self,
+        change: &str,
+        patch_set: u32,
+    ) -> Result<Vec<(u64, String, u32)>, JournalError> {
+        let change = change.to_string();
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT DISTINCT queue_id, job, patch_set FROM builds
+                 WHERE change = ?1 AND patch_set < ?2 AND kind = 'presubmit'
+                   AND status = 'pending' AND queue_id IS NOT NULL AND number IS NULL
+                 ORDER BY queue_id",
+            )?;
+            let rows = st.query_map(params![change, patch_set], |r| {
+                Ok((
+                    u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                    r.get(1)?,
+                    r.get(2)?,
+                ))
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
     /// Every build row, oldest first (for operators and tests).
     pub async fn builds(&self) -> Result<Vec<BuildRow>, JournalError> {
         self.read(|c| {
@@ -299,4 +336,61 @@ pub(crate) fn builds_by_queue_id(c: &Connection, queue_id: i64) -> rusqlite::Res
     ))?;
     let rows = st.query_map(params![queue_id], from_row)?;
     rows.collect()
+}
+
+/// The latest build of each job of a patch set, as the bot triggered them (no target).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sibling {
+    pub job: String,
+    pub number: Option<u64>,
+    pub status: Option<BuildStatus>,
+    pub url: Option<String>,
+}
+
+/// The builds of the patch set that the build of `job` with queue item `queue_id` built: the
+/// latest (last triggered) of each job, no targets, none that never ran. None when the bot did
+/// not trigger that build.
+pub(crate) fn siblings(
+    c: &Connection,
+    job: &str,
+    queue_id: u64,
+) -> rusqlite::Result<Option<Vec<Sibling>>> {
+    let q = i64::try_from(queue_id).unwrap_or(-1);
+    let own: Option<(String, u32)> = {
+        let mut st = c.prepare_cached(
+            "SELECT change, patch_set FROM builds WHERE queue_id = ?1 AND job = ?2
+             AND kind = 'presubmit' AND target IS NULL ORDER BY id DESC LIMIT 1",
+        )?;
+        let mut rows = st.query(params![q, job])?;
+        match rows.next()? {
+            Some(r) => Some((r.get(0)?, r.get(1)?)),
+            None => None,
+        }
+    };
+    let Some((change, patch_set)) = own else {
+        return Ok(None);
+    };
+    let mut st = c.prepare_cached(
+        "SELECT job, number, status, url FROM builds b
+         WHERE change = ?1 AND patch_set = ?2 AND kind = 'presubmit' AND target IS NULL
+           AND (status IS NULL OR status NOT IN ('not_triggered', 'cancelled'))
+           AND id = (SELECT MAX(id) FROM builds l WHERE l.change = b.change
+                     AND l.patch_set = b.patch_set AND l.job = b.job AND l.kind = 'presubmit'
+                     AND l.target IS NULL
+                     AND (l.status IS NULL OR l.status NOT IN ('not_triggered', 'cancelled')))
+         ORDER BY job",
+    )?;
+    let rows = st.query_map(params![change, patch_set], |r| {
+        Ok(Sibling {
+            job: r.get(0)?,
+            number: r
+                .get::<_, Option<i64>>(1)?
+                .and_then(|n| u64::try_from(n).ok()),
+            status: r
+                .get::<_, Option<String>>(2)?
+                .and_then(|s| BuildStatus::parse(&s)),
+            url: r.get(3)?,
+        })
+    })?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().map(Some)
 }

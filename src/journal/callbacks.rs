@@ -7,7 +7,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::builds::{self, BuildStatus};
+use super::builds::{self, BuildStatus, Sibling};
 use super::events::{self, NewEvent};
 use super::intents::{self, NewIntent};
 use super::{Journal, JournalError, now_ms};
@@ -38,14 +38,18 @@ pub enum Accepted {
     Recorded,
 }
 
+/// What the first finished phase of a build acts with, decided from the builds of the same
+/// patch set as the journal knows them in this very transaction (`None`: the bot did not
+/// trigger this build, so it has no siblings on record).
+pub type Plan = Box<dyn FnOnce(Option<&[Sibling]>) -> (Vec<NewIntent>, Vec<NewEvent>) + Send>;
+
 fn record(
     c: &Connection,
     cb: &CallbackPhase,
-    reviews: &[NewIntent],
-    events: &[NewEvent],
+    plan: Plan,
     process: &str,
     now: i64,
-) -> rusqlite::Result<Accepted> {
+) -> rusqlite::Result<(Accepted, Vec<NewEvent>)> {
     let number = i64::try_from(cb.number).unwrap_or(i64::MAX);
     let existing: Option<(String, Option<String>)> = c
         .query_row(
@@ -56,11 +60,11 @@ fn record(
         .optional()?;
     let acted = match existing {
         None => {
-            c.execute(
+            c.prepare_cached(
                 "INSERT INTO callbacks (job, number, phases, deliveries, first_at, last_at)
                  VALUES (?1, ?2, ?3, 1, ?4, ?4)",
-                params![cb.job, number, cb.phase, now],
-            )?;
+            )?
+            .execute(params![cb.job, number, cb.phase, now])?;
             None
         }
         Some((phases, acted)) => {
@@ -69,11 +73,11 @@ fn record(
             } else {
                 format!("{phases} {}", cb.phase)
             };
-            c.execute(
+            c.prepare_cached(
                 "UPDATE callbacks SET phases = ?3, deliveries = deliveries + 1, last_at = ?4
                  WHERE job = ?1 AND number = ?2",
-                params![cb.job, number, phases, now],
-            )?;
+            )?
+            .execute(params![cb.job, number, phases, now])?;
             acted
         }
     };
@@ -85,48 +89,58 @@ fn record(
         builds::update_from_callback(c, &cb.job, q, cb.number, status, cb.url.as_deref(), now)?;
     }
     if !cb.finished {
-        return Ok(Accepted::Recorded);
+        return Ok((Accepted::Recorded, Vec::new()));
     }
     if let Some(acted_phase) = acted {
-        return Ok(Accepted::Duplicate { acted_phase });
+        return Ok((Accepted::Duplicate { acted_phase }, Vec::new()));
     }
+    let siblings = match cb.queue_id {
+        Some(q) => builds::siblings(c, &cb.job, q)?,
+        None => None,
+    };
+    let (reviews, events) = plan(siblings.as_deref());
     let mut first = None;
-    for review in reviews {
+    for review in &reviews {
         let (id, _) = intents::insert(c, review, now)?;
         first.get_or_insert(id);
     }
-    for e in events {
+    for e in &events {
         events::append(c, e, process, now)?;
     }
-    c.execute(
-        "UPDATE callbacks SET acted_phase = ?3, status = ?4, item = ?5 WHERE job = ?1 AND number = ?2",
-        params![cb.job, number, cb.phase, cb.status, first],
+    c.prepare_cached("UPDATE callbacks SET acted_phase = ?3, status = ?4, item = ?5 WHERE job = ?1 AND number = ?2")?.execute(params![cb.job, number, cb.phase, cb.status, first],
     )?;
-    Ok(first.map_or(Accepted::Recorded, Accepted::Queued))
+    Ok((first.map_or(Accepted::Recorded, Accepted::Queued), events))
 }
 
-/// Makes a build's next finished phase act again (its acted-on callback was contradicted).
+/// Makes a build's next finished phase act again (its acted-on callback was contradicted),
+/// and forgets the result that callback claimed.
 pub(crate) fn forget_action(c: &Connection, job: &str, number: u64) -> rusqlite::Result<()> {
-    c.execute(
+    let number = i64::try_from(number).unwrap_or(i64::MAX);
+    c.prepare_cached(
         "UPDATE callbacks SET acted_phase = NULL, status = NULL, item = NULL
          WHERE job = ?1 AND number = ?2",
-        params![job, i64::try_from(number).unwrap_or(i64::MAX)],
-    )
+    )?
+    .execute(params![job, number])?;
+    c.prepare_cached(
+        "UPDATE builds SET status = 'building', finished = NULL WHERE job = ?1 AND number = ?2",
+    )?
+    .execute(params![job, number])
     .map(|_| ())
 }
 
 impl Journal {
-    /// Records a callback and, for the first finished phase of the build, its review intents
-    /// and events, all in one durable transaction: a re-send or the second finished phase can
-    /// never queue a second review.
+    /// Records a callback and, for the first finished phase of the build, the review intents
+    /// and events `plan` decides, all in one durable transaction: a re-send or the second
+    /// finished phase can never queue a second review, and two builds of one patch set
+    /// finishing at once see each other's results.
+    /// Returns what was accepted and the events recorded with it.
     pub async fn accept_callback(
         &self,
         cb: CallbackPhase,
-        reviews: Vec<NewIntent>,
-        events: Vec<NewEvent>,
-    ) -> Result<Accepted, JournalError> {
+        plan: Plan,
+    ) -> Result<(Accepted, Vec<NewEvent>), JournalError> {
         let process = self.process().to_string();
-        self.write(move |c| record(c, &cb, &reviews, &events, &process, now_ms()))
+        self.write(move |c| record(c, &cb, plan, &process, now_ms()))
             .await
     }
 
@@ -139,14 +153,13 @@ impl Journal {
         let job = job.to_string();
         let number = i64::try_from(number).unwrap_or(i64::MAX);
         self.read(move |c| {
-            c.query_row(
+            c.prepare_cached(
                 "SELECT phases, acted_phase FROM callbacks WHERE job = ?1 AND number = ?2",
-                params![job, number],
-                |r| {
-                    let phases: String = r.get(0)?;
-                    Ok((phases.split(' ').map(String::from).collect(), r.get(1)?))
-                },
-            )
+            )?
+            .query_row(params![job, number], |r| {
+                let phases: String = r.get(0)?;
+                Ok((phases.split(' ').map(String::from).collect(), r.get(1)?))
+            })
             .optional()
         })
         .await

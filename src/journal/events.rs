@@ -123,10 +123,8 @@ pub(crate) fn append(
     process: &str,
     now: i64,
 ) -> rusqlite::Result<i64> {
-    c.execute(
-        "INSERT INTO events (at, kind, context, change, patch_set, job, build, status, text, process)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        params![
+    c.prepare_cached("INSERT INTO events (at, kind, context, change, patch_set, job, build, status, text, process)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")?.execute(params![
             now,
             e.kind.as_str(),
             e.context,

@@ -216,11 +216,13 @@ pub(crate) fn insert(
     intent: &NewIntent,
     now: i64,
 ) -> rusqlite::Result<(i64, bool)> {
-    let n = c.execute(
-        "INSERT INTO intents (key, kind, change, patch_set, order_key, payload, source,
+    let n = c
+        .prepare_cached(
+            "INSERT INTO intents (key, kind, change, patch_set, order_key, payload, source,
                               next_attempt, created, updated)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?8) ON CONFLICT (key) DO NOTHING",
-        params![
+        )?
+        .execute(params![
             intent.key,
             intent.kind.as_str(),
             intent.change,
@@ -229,13 +231,10 @@ pub(crate) fn insert(
             intent.payload,
             intent.source,
             now
-        ],
-    )?;
-    let id = c.query_row(
-        "SELECT id FROM intents WHERE key = ?1",
-        params![intent.key],
-        |r| r.get(0),
-    )?;
+        ])?;
+    let id = c
+        .prepare_cached("SELECT id FROM intents WHERE key = ?1")?
+        .query_row(params![intent.key], |r| r.get(0))?;
     Ok((id, n == 1))
 }
 
@@ -248,12 +247,12 @@ pub(crate) fn upsert_repeatable(
 ) -> rusqlite::Result<i64> {
     let (id, new) = insert(c, intent, now)?;
     if !new {
-        c.execute(
+        c.prepare_cached(
             "UPDATE intents SET state = 'pending', payload = ?2, next_attempt = ?3, updated = ?3,
                     attempts = 0
              WHERE id = ?1 AND state IN ('done', 'failed')",
-            params![id, intent.payload, now],
-        )?;
+        )?
+        .execute(params![id, intent.payload, now])?;
     }
     Ok(id)
 }
@@ -297,23 +296,23 @@ fn release_dead_owners(c: &Connection, me: &Owner, now: i64) -> rusqlite::Result
     };
     for owner in owners.iter().filter(|o| is_dead(o)) {
         tracing::info!(owner = %owner, "taking over the intents of a process that is gone");
-        c.execute(
+        c.prepare_cached(
             "UPDATE intents SET lease_until = 0 WHERE owner = ?1 AND state = 'running'",
-            params![owner],
-        )?;
+        )?
+        .execute(params![owner])?;
     }
     Ok(())
 }
 
 /// Claims `id` for `me`: running, leased, one more attempt; a crashed attempt becomes doubt.
 fn take(c: &Connection, id: i64, me: &Owner, now: i64) -> rusqlite::Result<Intent> {
-    c.execute(
+    c.prepare_cached(
         "UPDATE intents SET doubt = CASE WHEN state = 'running' THEN 1 ELSE doubt END,
                 state = 'running', owner = ?2, lease_until = ?3, attempts = attempts + 1,
                 updated = ?4
          WHERE id = ?1",
-        params![id, me.id, now.saturating_add(me.lease_ms()), now],
-    )?;
+    )?
+    .execute(params![id, me.id, now.saturating_add(me.lease_ms()), now])?;
     c.query_row(
         &format!("SELECT {COLUMNS} FROM intents WHERE id = ?1"),
         params![id],
@@ -326,12 +325,11 @@ fn behind_another(c: &Connection, intent: &Intent) -> rusqlite::Result<bool> {
     let Some(order) = &intent.order_key else {
         return Ok(false);
     };
-    c.query_row(
+    c.prepare_cached(
         "SELECT EXISTS (SELECT 1 FROM intents WHERE order_key = ?1
                         AND state IN ('pending', 'running') AND id < ?2)",
-        params![order, intent.id],
-        |r| r.get(0),
-    )
+    )?
+    .query_row(params![order, intent.id], |r| r.get(0))
 }
 
 fn claim_one(c: &Connection, key: &str, me: &Owner, now: i64) -> rusqlite::Result<Claim> {
@@ -345,11 +343,9 @@ fn claim_one(c: &Connection, key: &str, me: &Owner, now: i64) -> rusqlite::Resul
     else {
         return Ok(Claim::Missing(key.to_string()));
     };
-    let (lease_until, next_attempt): (Option<i64>, i64) = c.query_row(
-        "SELECT lease_until, next_attempt FROM intents WHERE id = ?1",
-        params![intent.id],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    let (lease_until, next_attempt): (Option<i64>, i64) = c
+        .prepare_cached("SELECT lease_until, next_attempt FROM intents WHERE id = ?1")?
+        .query_row(params![intent.id], |r| Ok((r.get(0)?, r.get(1)?)))?;
     match intent.state {
         IntentState::Done => Ok(Claim::Done(intent)),
         IntentState::Failed => Ok(Claim::Failed(intent)),
@@ -400,24 +396,27 @@ fn claim_due(
 
 pub(crate) fn finish(c: &Connection, id: i64, how: &Finish, now: i64) -> rusqlite::Result<()> {
     match how {
-        Finish::Done { outcome } => c.execute(
-            "UPDATE intents SET state = 'done', outcome = ?2, doubt = 0, owner = NULL,
+        Finish::Done { outcome } => c
+            .prepare_cached(
+                "UPDATE intents SET state = 'done', outcome = ?2, doubt = 0, owner = NULL,
                     lease_until = NULL, updated = ?3
              WHERE id = ?1",
-            params![id, outcome, now],
-        ),
-        Finish::Retry { error, at, doubt } => c.execute(
-            "UPDATE intents SET state = 'pending', last_error = ?2, next_attempt = ?3,
+            )?
+            .execute(params![id, outcome, now]),
+        Finish::Retry { error, at, doubt } => c
+            .prepare_cached(
+                "UPDATE intents SET state = 'pending', last_error = ?2, next_attempt = ?3,
                     doubt = ?4, owner = NULL, lease_until = NULL, updated = ?5
              WHERE id = ?1 AND state != 'done'",
-            params![id, error, at, doubt, now],
-        ),
-        Finish::Failed { error } => c.execute(
-            "UPDATE intents SET state = 'failed', last_error = ?2, owner = NULL,
+            )?
+            .execute(params![id, error, at, doubt, now]),
+        Finish::Failed { error } => c
+            .prepare_cached(
+                "UPDATE intents SET state = 'failed', last_error = ?2, owner = NULL,
                     lease_until = NULL, updated = ?3
              WHERE id = ?1 AND state != 'done'",
-            params![id, error, now],
-        ),
+            )?
+            .execute(params![id, error, now]),
     }
     .map(|_| ())
 }
@@ -486,10 +485,10 @@ impl Journal {
         let me = me.clone();
         self.write(move |c| {
             let now = now_ms();
-            c.execute(
+            c.prepare_cached(
                 "UPDATE intents SET lease_until = ?2 WHERE owner = ?1 AND state = 'running'",
-                params![me.id, now.saturating_add(me.lease_ms())],
-            )
+            )?
+            .execute(params![me.id, now.saturating_add(me.lease_ms())])
             .map(|_| ())
         })
         .await
@@ -501,12 +500,12 @@ impl Journal {
         let me = me.clone();
         self.write(move |c| {
             let now = now_ms();
-            c.execute(
+            c.prepare_cached(
                 "UPDATE intents SET state = 'pending', doubt = 1, owner = NULL,
                         lease_until = NULL, next_attempt = ?2, updated = ?2
                  WHERE owner = ?1 AND state = 'running'",
-                params![me.id, now],
-            )
+            )?
+            .execute(params![me.id, now])
         })
         .await
     }

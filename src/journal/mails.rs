@@ -23,17 +23,16 @@ impl Journal {
     ) -> Result<Option<MailAttempts>, JournalError> {
         let id = gmail_id.to_string();
         self.read(move |c| {
-            c.query_row(
+            c.prepare_cached(
                 "SELECT attempts, last_error, next_attempt FROM mails WHERE gmail_id = ?1",
-                params![id],
-                |r| {
-                    Ok(MailAttempts {
-                        attempts: r.get(0)?,
-                        last_error: r.get(1)?,
-                        next_attempt: r.get(2)?,
-                    })
-                },
-            )
+            )?
+            .query_row(params![id], |r| {
+                Ok(MailAttempts {
+                    attempts: r.get(0)?,
+                    last_error: r.get(1)?,
+                    next_attempt: r.get(2)?,
+                })
+            })
             .optional()
         })
         .await
@@ -52,19 +51,16 @@ impl Journal {
         let keys = serde_json::to_string(keys).unwrap_or_else(|_| "[]".into());
         self.write(move |c| {
             let now = now_ms();
-            c.execute(
+            c.prepare_cached(
                 "INSERT INTO mails (gmail_id, attempts, last_error, next_attempt, intent_keys,
                                     first_seen, updated)
                  VALUES (?1, 1, ?2, ?3, ?5, ?4, ?4)
                  ON CONFLICT (gmail_id) DO UPDATE SET attempts = attempts + 1, last_error = ?2,
                     next_attempt = ?3, intent_keys = ?5, updated = ?4",
-                params![id, error, now.saturating_add(wait_ms), now, keys],
-            )?;
-            c.query_row(
-                "SELECT attempts FROM mails WHERE gmail_id = ?1",
-                params![id],
-                |r| r.get(0),
-            )
+            )?
+            .execute(params![id, error, now.saturating_add(wait_ms), now, keys])?;
+            c.prepare_cached("SELECT attempts FROM mails WHERE gmail_id = ?1")?
+                .query_row(params![id], |r| r.get(0))
         })
         .await
     }
@@ -87,18 +83,19 @@ impl Journal {
             let now = now_ms();
             let mut n = 0;
             for key in keys {
-                n += c.execute(
-                    "UPDATE intents SET state = 'failed', last_error = ?2, owner = NULL,
+                n += c
+                    .prepare_cached(
+                        "UPDATE intents SET state = 'failed', last_error = ?2, owner = NULL,
                             lease_until = NULL, updated = ?3
                      WHERE key = ?1 AND state = 'pending'",
-                    params![key, why, now],
-                )?;
-                c.execute(
+                    )?
+                    .execute(params![key, why, now])?;
+                c.prepare_cached(
                     "UPDATE builds SET status = 'not_triggered'
                      WHERE intent_key = ?1 AND queue_id IS NULL
                        AND (SELECT state FROM intents WHERE key = ?1) = 'failed'",
-                    params![key],
-                )?;
+                )?
+                .execute(params![key])?;
             }
             Ok(n)
         })
@@ -120,7 +117,8 @@ impl Journal {
     pub async fn mail_finished(&self, gmail_id: &str) -> Result<(), JournalError> {
         let id = gmail_id.to_string();
         self.write(move |c| {
-            c.execute("DELETE FROM mails WHERE gmail_id = ?1", params![id])
+            c.prepare_cached("DELETE FROM mails WHERE gmail_id = ?1")?
+                .execute(params![id])
                 .map(|_| ())
         })
         .await

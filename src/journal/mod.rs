@@ -39,8 +39,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 use thiserror::Error;
 
-pub use builds::{BuildKind, BuildRow, BuildStatus, NewBuild};
-pub use callbacks::{Accepted, CallbackPhase};
+pub use builds::{BuildKind, BuildRow, BuildStatus, NewBuild, Sibling};
+pub use callbacks::{Accepted, CallbackPhase, Plan};
 pub use events::{Event, EventKind, NewEvent};
 pub use intents::{Claim, Finish, Intent, IntentKind, IntentState, NewIntent, Owner};
 pub use mails::MailAttempts;

@@ -57,6 +57,8 @@ pub enum BuildUpdate {
     },
     /// The trigger will never happen.
     NotTriggered { intent_key: String },
+    /// Jenkins took this queue item out of the queue: the build will never run.
+    Cancelled { queue_id: u64 },
     /// Jenkins contradicted the callback this review came from: the build's once-only vote
     /// is not used up, so its genuine callback can still act.
     Contradicted { job: String, number: u64 },
@@ -156,6 +158,9 @@ impl Journal {
                 }) => builds::set_queued(c, intent_key, *queue_id)?,
                 Some(BuildUpdate::NotTriggered { intent_key }) => {
                     builds::set_not_triggered(c, intent_key)?;
+                }
+                Some(BuildUpdate::Cancelled { queue_id }) => {
+                    builds::set_cancelled(c, *queue_id)?;
                 }
                 Some(BuildUpdate::Contradicted { job, number }) => {
                     super::callbacks::forget_action(c, job, *number)?;

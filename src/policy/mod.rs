@@ -20,8 +20,9 @@ pub mod callback;
 pub mod comment;
 mod plan;
 pub mod trust;
+pub mod vote;
 
-pub use plan::{MailPlan, plan_mail};
+pub use plan::{MailPlan, plan_cancels, plan_mail};
 pub use trust::is_trusted;
 
 /// Why a build was requested.
@@ -194,7 +195,7 @@ pub fn decide(
                 Trigger::NewPatchSet
             };
             match facts {
-                Some(f) => vec![auto_build(f, trigger, already_built, cfg, me)],
+                Some(f) => auto_build(f, trigger, already_built, cfg, me),
                 None => vec![],
             }
         }
@@ -290,7 +291,7 @@ fn run_commands(
         };
         seen.push(c.clone());
         if c == Command::OkToTest {
-            out.push(ok_to_test(f, commented, cfg));
+            out.extend(ok_to_test(f, commented, cfg));
             continue;
         }
         if let Some(reason) = &blocked {
@@ -299,18 +300,27 @@ fn run_commands(
             }
             continue;
         }
-        out.push(match c {
-            Command::Retry => build(f, Trigger::Retry, None, cfg, false),
-            Command::Target { name, lunch_target } => {
-                build(f, Trigger::Target(name), Some(lunch_target), cfg, false)
-            }
-            Command::Clean => Decision::Clean {
+        match c {
+            // `retry` rebuilds all of the project's jobs; a target builds the first one.
+            Command::Retry => out.extend(
+                cfg.jobs_for(&f.project)
+                    .iter()
+                    .map(|job| build(f, job, Trigger::Retry, None, false)),
+            ),
+            Command::Target { name, lunch_target } => out.push(build(
+                f,
+                cfg.job_for(&f.project),
+                Trigger::Target(name),
+                Some(lunch_target),
+                false,
+            )),
+            Command::Clean => out.push(Decision::Clean {
                 job: cfg.clean_job.clone(),
                 change_key: change_key(f),
                 patch_set: f.current_patch_set,
-            },
-            Command::OkToTest => continue,
-        });
+            }),
+            Command::OkToTest => {}
+        }
     }
     if !unknown.is_empty() {
         out.push(Decision::Reply {
@@ -322,20 +332,25 @@ fn run_commands(
 
 /// `bionicbb: ok-to-test` on `commented`: builds the current patch set as a new patch set
 /// would, when only its committer or uploader kept it from building (SPEC §11).
-fn ok_to_test(f: &ChangeFacts, commented: PatchSet, cfg: &PresubmitConfig) -> Decision {
+fn ok_to_test(f: &ChangeFacts, commented: PatchSet, cfg: &PresubmitConfig) -> Vec<Decision> {
     if commented != f.current_patch_set {
-        return Decision::Skip(SkipReason::OkToTestOutdated {
+        return vec![Decision::Skip(SkipReason::OkToTestOutdated {
             commented,
             current: f.current_patch_set,
-        });
+        })];
     }
     match skip_reason(f, cfg) {
-        None => Decision::Skip(SkipReason::AlreadyTrusted),
+        None => vec![Decision::Skip(SkipReason::AlreadyTrusted)],
         Some(r) if r.is_untrusted_author() => match file_skip_reason(f, cfg) {
-            Some(files) => Decision::Skip(files),
-            None => build(f, Trigger::OkToTest, None, cfg, true),
+            Some(files) => vec![Decision::Skip(files)],
+            // Built as a new patch set would be: every job, each once.
+            None => cfg
+                .jobs_for(&f.project)
+                .iter()
+                .map(|job| build(f, job, Trigger::OkToTest, None, true))
+                .collect(),
         },
-        Some(other) => Decision::Skip(other),
+        Some(other) => vec![Decision::Skip(other)],
     }
 }
 
@@ -350,30 +365,36 @@ fn auto_build(
     already_built: &[String],
     cfg: &PresubmitConfig,
     me: &Identity<'_>,
-) -> Decision {
+) -> Vec<Decision> {
     if let Some(reason) = skip_reason(f, cfg)
         && !(reason.is_untrusted_author() && trust::approved_for_testing(f, cfg, me.bot_id))
     {
-        return Decision::Skip(reason);
+        return vec![Decision::Skip(reason)];
     }
     if let Some(reason) = file_skip_reason(f, cfg) {
-        return Decision::Skip(reason);
+        return vec![Decision::Skip(reason)];
     }
-    let job = cfg.job_for(&f.project);
-    if already_built.iter().any(|j| j == job) {
-        return Decision::Skip(SkipReason::AlreadyBuilt {
-            job: job.to_string(),
-            patch_set: f.current_patch_set,
-        });
-    }
-    build(f, trigger, None, cfg, true)
+    // Every job of the project builds the patch set, each once (SPEC §15).
+    cfg.jobs_for(&f.project)
+        .iter()
+        .map(|job| {
+            if already_built.iter().any(|j| j == job) {
+                Decision::Skip(SkipReason::AlreadyBuilt {
+                    job: job.clone(),
+                    patch_set: f.current_patch_set,
+                })
+            } else {
+                build(f, job, trigger.clone(), None, true)
+            }
+        })
+        .collect()
 }
 
 fn build(
     f: &ChangeFacts,
+    job: &str,
     trigger: Trigger,
     lunch_target: Option<String>,
-    cfg: &PresubmitConfig,
     once: bool,
 ) -> Decision {
     let project = match Project(f.project.clone()).jenkins_param() {
@@ -389,7 +410,7 @@ fn build(
         params.insert("LUNCH_TARGET".into(), t);
     }
     Decision::Build(BuildRequest {
-        job: cfg.job_for(&f.project).to_string(),
+        job: job.to_string(),
         params,
         trigger,
         change_key: change_key(f),

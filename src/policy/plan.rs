@@ -132,6 +132,7 @@ pub fn plan_mail(
                             revision: patch_set.to_string(),
                             review: ReviewInput::bot(Some(message.clone()), Default::default()),
                             verify: None,
+                            only_if_current: false,
                         },
                         context: ctx.to_string(),
                         done: Some(done),
@@ -145,6 +146,53 @@ pub fn plan_mail(
         plan.planned.push(planned);
     }
     plan
+}
+
+/// SPEC §15 `cancel_superseded`: the bot's builds of older patch sets of a change it now
+/// builds again, still waiting in Jenkins' queue, are cancelled (`waiting` is what the journal
+/// knows: queue id, job, patch set). Running builds are left alone.
+pub fn plan_cancels(
+    decisions: &[Decision],
+    waiting: &[(u64, String, u32)],
+    ctx: &str,
+) -> Vec<Planned> {
+    let Some(newer) = decisions.iter().find_map(|d| match d {
+        Decision::Build(b) => Some(b),
+        _ => None,
+    }) else {
+        return Vec::new();
+    };
+    waiting
+        .iter()
+        .filter(|(_, _, ps)| *ps < newer.patch_set.0)
+        .map(|(queue_id, job, ps)| {
+            let done = NewEvent::new(
+                EventKind::Check,
+                ctx,
+                format!(
+                    "{} => {job}: queue item {queue_id} of patch set {ps}: {{outcome}} \
+                     (superseded by patch set {})",
+                    newer.change_key, newer.patch_set
+                ),
+            )
+            .change(&newer.change_key, Some(*ps))
+            .build(job, None);
+            effects::plan(
+                format!("cancel:{queue_id}"),
+                Payload {
+                    effect: Effect::Cancel {
+                        queue_id: *queue_id,
+                        job: job.clone(),
+                    },
+                    context: ctx.to_string(),
+                    done: Some(done),
+                },
+                Some(newer.change_key.clone()),
+                Some(*ps),
+                ctx,
+            )
+        })
+        .collect()
 }
 
 fn build(b: &BuildRequest, step: String, ctx: &str, job_url: &dyn Fn(&str) -> String) -> Planned {

@@ -170,7 +170,24 @@ impl Poller {
             format!("mail:{mail}")
         });
         let job_url = |job: &str| self.jenkins.job_url(job);
-        let plan = policy::plan_mail(&n, facts.as_ref(), &decisions, &key_base, &ctx, &job_url);
+        let mut plan = policy::plan_mail(&n, facts.as_ref(), &decisions, &key_base, &ctx, &job_url);
+        if presubmit.cancel_superseded
+            && let Some(f) = &facts
+            && decisions
+                .iter()
+                .any(|d| matches!(d, policy::Decision::Build(_)))
+        {
+            match self
+                .journal
+                .waiting_builds(&policy::change_key(f), f.current_patch_set.0)
+                .await
+            {
+                Ok(waiting) => plan
+                    .planned
+                    .extend(policy::plan_cancels(&decisions, &waiting, &ctx)),
+                Err(e) => return Handled::Failed(format!("state database: {e}"), Vec::new()),
+            }
+        }
         if self.dry_run {
             self.print_dry_run(&plan.planned, &plan.events);
             return Handled::Waiting;

@@ -29,6 +29,7 @@ use crate::journal::{IntentKind, Journal, JournalError, NewEvent, Owner};
 /// The intent kinds gmail-listener carries out.
 const KINDS: &[IntentKind] = &[
     IntentKind::Trigger,
+    IntentKind::Cancel,
     IntentKind::Review,
     IntentKind::DropRequest,
     IntentKind::MailMove,

@@ -6,7 +6,8 @@
 //! `WWW-Authenticate: Basic realm="Gerrit Code Review"`); anonymous GETs outside `/a/` are served,
 //! anonymous writes get 403 `Authentication required`. Path segments are decoded like
 //! `KeyUtil.decode` (`+` is a space), so `platform%2Fbionic~1234` is one id. The 401 page is
-//! Jetty's, naming the path asked for.
+//! Jetty's, naming the path asked for. `GET /changes/` (Query Changes) is in
+//! `gerrit_query_changes.rs`.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -17,6 +18,7 @@ use serde_json::Value;
 
 use crate::gerrit_comments::comments_json;
 use crate::gerrit_json::{Ctx, Opts, change_json, commit_json, detailed_account, files_json};
+use crate::gerrit_query_changes::query_changes;
 use crate::gerrit_review::post_review;
 use crate::gerrit_store::{GerritErr, find_revision};
 use crate::util::{BasicAuth, all, basic_auth, query_pairs};
@@ -171,6 +173,10 @@ fn route(world: &World, call: &Call) -> Result<Response, GerritErr> {
     let get = call.method == Method::GET || call.method == Method::HEAD;
     let post = call.method == Method::POST;
     match segs.as_slice() {
+        ["changes"] if get => {
+            let list = query_changes(world, &call.pairs, call.caller, &call.base_url)?;
+            Ok(json_reply(StatusCode::OK, &list))
+        }
         ["changes", id] if get => get_change(world, call, id, false),
         ["changes", id, "detail"] if get => get_change(world, call, id, true),
         ["changes", id, "messages"] if get => {
@@ -246,7 +252,8 @@ fn route(world: &World, call: &Call) -> Result<Response, GerritErr> {
         ["config", "server", "version"] if get => {
             Ok(json_reply(StatusCode::OK, &Value::String("3.13.1".into())))
         }
-        ["changes", _]
+        ["changes"]
+        | ["changes", _]
         | ["changes", _, "detail" | "messages" | "comments"]
         | [
             "changes",

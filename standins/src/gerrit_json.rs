@@ -120,7 +120,7 @@ fn file_lines(path: &str) -> (usize, usize) {
     (1 + path.len() % 17, path.len() % 5)
 }
 
-fn commit_message(change: &Change) -> String {
+pub(crate) fn commit_message(change: &Change) -> String {
     format!("{}\n\nChange-Id: {}\n", change.subject, change.change_id)
 }
 

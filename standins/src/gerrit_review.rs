@@ -10,7 +10,9 @@
 //!   `(1 comment)` / `(N comments)` when comments were published, then the trimmed message, each
 //!   after a blank line; nothing is written when nothing changed. Comments (inline and
 //!   `/PATCHSET_LEVEL`) are checked and stored as `gerrit_comments.rs` describes, after the
-//!   labels are checked and before the closed-change checks, as in `PostReview`/`PostReviewOp`.
+//!   labels are checked and before the closed-change checks, as in `PostReview`/`PostReviewOp`;
+//! - a review that wrote a message fires `comment-added` (`gerrit_events.rs`), one that wrote
+//!   nothing fires nothing.
 
 use std::collections::BTreeMap;
 
@@ -18,6 +20,7 @@ use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 
 use crate::gerrit_comments::{self, CommentInput, Origin};
+use crate::gerrit_events::{self, Review};
 use crate::gerrit_store::{
     ChangeMessage, ChangeStatus, GerritErr, GerritStore, ReceivedReview, Vote, find_revision,
 };
@@ -209,6 +212,7 @@ pub(crate) fn post_review(
         )
     };
     let change = &mut store.changes[change_index];
+    let closed = change.status != ChangeStatus::New;
     let ps_number = change.patch_sets[ps_index].number;
     {
         let ps = &mut change.patch_sets[ps_index];
@@ -252,7 +256,7 @@ pub(crate) fn post_review(
             id: message_id.clone(),
             author: Some(account),
             date: now,
-            message: text,
+            message: text.clone(),
             revision: ps_number,
             tag: input.tag.clone(),
         });
@@ -275,6 +279,20 @@ pub(crate) fn post_review(
         notify: input.notify.clone(),
         raw: body.clone(),
     });
+    if wrote {
+        let review = Review {
+            author: account,
+            message: &text,
+            message_id: &message_id,
+            changed: deltas
+                .iter()
+                .map(|(n, prev, _)| (n.clone(), *prev))
+                .collect(),
+            // `updateLabels` returns before touching labels on a closed change sent none.
+            labels_examined: !(closed && applied.is_empty()),
+        };
+        gerrit_events::comment_added(store, change_index, ps_index, &review, now);
+    }
     let mut result = Map::new();
     if input.labels.is_some() {
         let echo: Map<String, Value> = applied

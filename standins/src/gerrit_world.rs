@@ -1,6 +1,7 @@
 //! The World verbs tests use to arrange and inspect the Gerrit stand-in: accounts, changes,
 //! patch sets (with their uploaders), statuses, votes, label configuration, comments posted by
-//! people, and the reviews Gerrit accepted.
+//! people, when changes were updated, and the reviews Gerrit accepted. Uploads and posted
+//! reviews fire events as Gerrit does (`gerrit_events.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -63,6 +64,18 @@ impl CommentSpec {
     }
 }
 
+/// An account as Gerrit's events show it (`{name, email, username}`), with the numeric id
+/// that only the REST API reveals: what a test needs to match an event to an account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GerritAccount {
+    pub id: u64,
+    /// The full name (`AccountInfo.name`, the event's `name`).
+    pub name: String,
+    /// The preferred email.
+    pub email: String,
+    pub username: String,
+}
+
 impl World {
     /// (user, HTTP password) of the bot account, for Basic auth on `/a/`.
     pub fn gerrit_credentials(&self) -> (String, String) {
@@ -98,6 +111,17 @@ impl World {
             a.password = Some(format!("standin-password-{username}"));
         }
         id
+    }
+
+    /// An account's id, full name, preferred email and username.
+    pub fn gerrit_account(&self, account_id: u64) -> Option<GerritAccount> {
+        let inner = self.lock();
+        inner.gerrit.account(account_id).map(|a| GerritAccount {
+            id: a.id,
+            name: a.name.clone(),
+            email: a.email.clone(),
+            username: a.username.clone(),
+        })
     }
 
     /// (username, HTTP password) of an account that can log in.
@@ -239,7 +263,23 @@ impl World {
         c.updated = now_ms();
     }
 
+    /// When the change was last updated (ChangeInfo `updated`, what `after:` compares), in ms
+    /// since the epoch.
+    pub fn gerrit_updated(&self, number: u64) -> Option<i64> {
+        let inner = self.lock();
+        let c = inner.gerrit.changes.iter().find(|c| c.number == number)?;
+        Some(c.updated)
+    }
+
+    /// Moves the change's `updated` to `date` (ms since the epoch): for queries with `after:`
+    /// over changes last touched at known times. Later uploads and reviews move it again.
+    pub fn gerrit_set_updated(&self, number: u64, date: i64) {
+        self.lock().gerrit.change_by_number(number).updated = date;
+    }
+
     /// Sets `account_id`'s vote on a patch set (0 removes it); the account becomes a reviewer.
+    /// The change's `updated` moves, as with any vote, but no change message is written and no
+    /// event fires: post a review with [`World::gerrit_post_comment`] for that.
     pub fn gerrit_set_vote(
         &self,
         number: u64,
@@ -253,6 +293,7 @@ impl World {
         g.ensure_account(account_id);
         let c = g.change_by_number(number);
         c.reviewers.insert(account_id);
+        c.updated = now_ms().max(c.updated);
         let Some(ps) = c.patch_sets.iter_mut().find(|p| p.number == patch_set) else {
             panic!("standins: change {number} has no patch set {patch_set}");
         };

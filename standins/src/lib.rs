@@ -4,7 +4,10 @@
 //! - Google: the OAuth token endpoint (`oauth.rs`) and the Gmail API v1 subset the bot uses
 //!   (`gmail.rs`; mailbox model in `gmail_store.rs`, MIME in `mime.rs`);
 //! - Gerrit REST (`gerrit.rs`; model in `gerrit_store.rs`, entities in `gerrit_json.rs`, Set
-//!   Review in `gerrit_review.rs`, published comments in `gerrit_comments.rs`);
+//!   Review in `gerrit_review.rs`, published comments in `gerrit_comments.rs`, Query Changes in
+//!   `gerrit_query_changes.rs` over the query language of `gerrit_query.rs` and
+//!   `gerrit_query_ops.rs`) and the webhooks plugin's events (`gerrit_events.rs`, delivered by
+//!   `gerrit_webhooks.rs`);
 //! - Jenkins remote API (`jenkins.rs`; authentication and crumbs in `jenkins_auth.rs`, objects in
 //!   `jenkins_json.rs`, `tree=` in `jenkins_tree.rs`, model in `jenkins_store.rs`), the Notification plugin's callbacks
 //!   (`notify.rs`) and an executor that runs queued builds by itself (`jenkins_autorun.rs`).
@@ -25,9 +28,14 @@
 mod fault;
 mod gerrit;
 mod gerrit_comments;
+mod gerrit_events;
 mod gerrit_json;
+mod gerrit_query;
+mod gerrit_query_changes;
+mod gerrit_query_ops;
 mod gerrit_review;
 mod gerrit_store;
+mod gerrit_webhooks;
 mod gerrit_world;
 mod gmail;
 mod gmail_messages;
@@ -52,8 +60,10 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+pub use gerrit_events::{EventSpelling, GerritEvent};
 pub use gerrit_store::{ChangeStatus, NewChange, ReceivedReview};
-pub use gerrit_world::CommentSpec;
+pub use gerrit_webhooks::{GerritWebhooks, WebhookDelivery};
+pub use gerrit_world::{CommentSpec, GerritAccount};
 pub use gmail_store::GmailMessageView;
 pub use jenkins_autorun::AutoRun;
 pub use jenkins_store::{Events, QueuedBuild};
@@ -136,6 +146,8 @@ impl Standins {
         .await?;
         let jenkins_url = format!("http://{jenkins}");
         world.lock().jenkins.own_url = Some(format!("{jenkins_url}/"));
+        // Gerrit's canonicalWebUrl: events link to changes with it.
+        world.lock().gerrit.own_url = Some(format!("http://{gerrit}/"));
         Ok(Standins {
             world,
             gmail_url: format!("http://{gmail}/"),

@@ -19,7 +19,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::jenkins_store::{Events, JenkinsStore};
-use crate::util::now_ms;
+use crate::util::{gson_escape, now_ms};
 use crate::world::World;
 
 #[derive(Serialize)]
@@ -151,16 +151,6 @@ fn job_state(store: &JenkinsStore, queue_id: u64, phase: &str, status: Option<&s
             artifacts: BTreeMap::new(),
         },
     }
-}
-
-/// Gson's default HTML-safe escaping. These characters only occur inside JSON strings, so
-/// replacing them in the serialized text is exact.
-fn gson_escape(json: &str) -> String {
-    json.replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
-        .replace('=', "\\u003d")
-        .replace('\'', "\\u0027")
 }
 
 impl World {

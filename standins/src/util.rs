@@ -44,6 +44,17 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (y, m, d)
 }
 
+/// Gson's default HTML-safe escaping (Jenkins' Notification plugin and Gerrit both serialize
+/// with it). These characters only occur inside JSON strings, so replacing them in the
+/// serialized text is exact.
+pub(crate) fn gson_escape(json: &str) -> String {
+    json.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('=', "\\u003d")
+        .replace('\'', "\\u0027")
+}
+
 /// SplitMix64: a tiny, well-mixed hash so generated shas and Change-Ids look random but are
 /// reproducible from run to run.
 fn splitmix(seed: u64) -> u64 {

@@ -5,5 +5,6 @@ mod crash;
 mod exactly_once;
 mod gmail_listener;
 mod harness;
+mod presubmit;
 mod speed;
 mod trust;

@@ -6,22 +6,24 @@
 //! `--write-config DIR` (writes bionicbb.toml, netrc, client_secret.json and oauth-token.json
 //! there, for a build-listener at `--listener-url URL`, default http://127.0.0.1:5000),
 //! `--notify-url URL` with `--build-status S` (run every queued build to S, default SUCCESS, and
-//! POST the Notification-plugin events to URL, as Jenkins would).
+//! POST the Notification-plugin events to URL, as Jenkins would), `--gerrit-events-url URL`
+//! (POST every patch set upload and posted review to URL, as Gerrit's webhooks plugin would).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use standins::{AutoRun, NewChange, Ports, Standins, World};
+use standins::{AutoRun, GerritWebhooks, NewChange, Ports, Standins, World};
 
 const USAGE: &str = "usage: bionicbb-standins [--gmail-port N] [--oauth-port N] [--gerrit-port N] \
 [--jenkins-port N] [--write-config DIR] [--listener-url URL] [--notify-url URL] \
-[--build-status STATUS]";
+[--build-status STATUS] [--gerrit-events-url URL]";
 
 struct Args {
     ports: Ports,
     write_config: Option<PathBuf>,
     notify_url: Option<String>,
+    gerrit_events_url: Option<String>,
     build_status: String,
     listener_url: String,
 }
@@ -36,6 +38,7 @@ fn parse_args() -> Result<Args, String> {
         },
         write_config: None,
         notify_url: None,
+        gerrit_events_url: None,
         build_status: "SUCCESS".into(),
         listener_url: "http://127.0.0.1:5000".into(),
     };
@@ -60,6 +63,7 @@ fn parse_args() -> Result<Args, String> {
             "--jenkins-port" => args.ports.jenkins = port()?,
             "--write-config" => args.write_config = Some(PathBuf::from(value)),
             "--notify-url" => args.notify_url = Some(value),
+            "--gerrit-events-url" => args.gerrit_events_url = Some(value),
             "--build-status" => args.build_status = value,
             "--listener-url" => args.listener_url = value,
             _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
@@ -207,6 +211,10 @@ async fn main() -> ExitCode {
         run.status = args.build_status;
         s.world.jenkins_autorun(run);
         tokio::spawn(report_deliveries(s.world.clone()));
+    }
+    if let Some(url) = args.gerrit_events_url {
+        println!("gerrit events   POSTed to {url} (webhooks plugin)");
+        s.world.gerrit_webhooks(GerritWebhooks::new(url));
     }
     println!("running; Ctrl-C stops");
     if let Err(e) = tokio::signal::ctrl_c().await {

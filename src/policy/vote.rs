@@ -1,0 +1,202 @@
+//! The one Verified vote of a patch set built by several jobs (SPEC §15): every finished build
+//! posts its message at once, without a label, while others still run; the last voting build to
+//! finish posts one line per job and the label: −1 if any failed, +1 if all succeeded, none
+//! otherwise. Non-voting jobs report on their own and are never waited for. A project with one
+//! job votes exactly as SPEC §7 says.
+
+use std::collections::BTreeMap;
+
+use crate::config::PresubmitConfig;
+use crate::gerrit::{ReviewInput, VERIFIED};
+use crate::jenkins::notification::BuildStatus as Result;
+use crate::journal::{BuildStatus, Sibling};
+
+use super::callback::{FAILURE_HINT, presubmit_review, sanitize};
+
+/// Jenkins' name for a finished build's status.
+fn result_name(s: BuildStatus) -> &'static str {
+    match s {
+        BuildStatus::Successful => "SUCCESS",
+        BuildStatus::Failed => "FAILURE",
+        BuildStatus::Unstable => "UNSTABLE",
+        BuildStatus::Aborted => "ABORTED",
+        BuildStatus::Cancelled => "CANCELLED",
+        BuildStatus::Pending | BuildStatus::Building | BuildStatus::NotTriggered => "RUNNING",
+    }
+}
+
+fn finished(s: Option<BuildStatus>) -> bool {
+    matches!(
+        s,
+        Some(
+            BuildStatus::Successful
+                | BuildStatus::Failed
+                | BuildStatus::Unstable
+                | BuildStatus::Aborted
+        )
+    )
+}
+
+/// What the finished build `job #number` (reporting `status` at `link`) posts, given the
+/// latest build of each job of its patch set (`None`: not a build the bot triggered).
+pub fn presubmit_post(
+    job: &str,
+    number: u64,
+    status: &Result,
+    link: &str,
+    siblings: Option<&[Sibling]>,
+    cfg: &PresubmitConfig,
+) -> ReviewInput {
+    let line = format!(
+        "{job} #{number} checkbuild {}: {}",
+        sanitize(&status.to_string()),
+        sanitize(link)
+    );
+    let unlabelled = || ReviewInput::bot(Some(line.clone()), BTreeMap::new());
+    if !cfg.is_voting_job(job) {
+        return unlabelled();
+    }
+    let voting: Vec<&Sibling> = siblings
+        .unwrap_or_default()
+        .iter()
+        .filter(|s| cfg.is_voting_job(&s.job))
+        .collect();
+    if voting.len() <= 1 {
+        return presubmit_review(job, number, status, link);
+    }
+    if !voting.iter().all(|s| finished(s.status)) {
+        return unlabelled();
+    }
+    let statuses: Vec<BuildStatus> = voting.iter().filter_map(|s| s.status).collect();
+    let vote = if statuses.contains(&BuildStatus::Failed) {
+        Some(-1)
+    } else if statuses.iter().all(|s| *s == BuildStatus::Successful) {
+        Some(1)
+    } else {
+        None
+    };
+    let mut lines: Vec<String> = voting
+        .iter()
+        .map(|s| {
+            if s.job == job {
+                return line.clone();
+            }
+            format!(
+                "{} #{} checkbuild {}: {}",
+                s.job,
+                s.number.map_or_else(|| "?".into(), |n| n.to_string()),
+                s.status.map_or("RUNNING", result_name),
+                sanitize(s.url.as_deref().unwrap_or(""))
+            )
+        })
+        .collect();
+    if vote == Some(-1) {
+        lines.push(FAILURE_HINT.to_string());
+    }
+    let labels = vote
+        .map(|v| (VERIFIED.to_string(), v))
+        .into_iter()
+        .collect();
+    ReviewInput::bot(Some(lines.join("\n")), labels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, Jobs};
+
+    fn cfg() -> PresubmitConfig {
+        let mut c = Config::parse(include_str!("../../config.example.toml"), "example")
+            .expect("example")
+            .presubmit;
+        c.projects.insert(
+            "platform/bionic".into(),
+            Jobs::Many(vec!["build".into(), "tests".into(), "lint".into()]),
+        );
+        c.non_voting_jobs = vec!["lint".into()];
+        c
+    }
+
+    fn sib(job: &str, number: u64, status: Option<BuildStatus>) -> Sibling {
+        Sibling {
+            job: job.into(),
+            number: Some(number),
+            status,
+            url: Some(format!("http://j/{job}/{number}/")),
+        }
+    }
+
+    #[test]
+    fn one_vote_when_every_voting_job_finished() {
+        let c = cfg();
+        let running = [
+            sib("build", 1, Some(BuildStatus::Successful)),
+            sib("tests", 2, Some(BuildStatus::Building)),
+            sib("lint", 3, None),
+        ];
+        let first = presubmit_post(
+            "build",
+            1,
+            &Result::Success,
+            "http://j/build/1/",
+            Some(&running),
+            &c,
+        );
+        assert!(first.labels.is_empty(), "{first:?}");
+        assert_eq!(
+            first.message.as_deref(),
+            Some("build #1 checkbuild SUCCESS: http://j/build/1/")
+        );
+        let done = [
+            sib("build", 1, Some(BuildStatus::Successful)),
+            sib("tests", 2, Some(BuildStatus::Failed)),
+            sib("lint", 3, None),
+        ];
+        let last = presubmit_post(
+            "tests",
+            2,
+            &Result::Failure,
+            "http://j/tests/2/",
+            Some(&done),
+            &c,
+        );
+        assert_eq!(last.labels.get("Verified"), Some(&-1));
+        let message = last.message.unwrap_or_default();
+        assert_eq!(
+            message.lines().collect::<Vec<_>>(),
+            [
+                "build #1 checkbuild SUCCESS: http://j/build/1/",
+                "tests #2 checkbuild FAILURE: http://j/tests/2/",
+                FAILURE_HINT
+            ]
+        );
+        let all_good = [
+            sib("build", 1, Some(BuildStatus::Successful)),
+            sib("tests", 4, Some(BuildStatus::Successful)),
+        ];
+        let plus = presubmit_post("tests", 4, &Result::Success, "l", Some(&all_good), &c);
+        assert_eq!(plus.labels.get("Verified"), Some(&1));
+        let unstable = [
+            sib("build", 1, Some(BuildStatus::Successful)),
+            sib("tests", 5, Some(BuildStatus::Unstable)),
+        ];
+        let none = presubmit_post("tests", 5, &Result::Unstable, "l", Some(&unstable), &c);
+        assert!(none.labels.is_empty(), "{none:?}");
+    }
+
+    #[test]
+    fn non_voting_jobs_report_alone_and_a_single_job_votes_as_before() {
+        let c = cfg();
+        let lint = presubmit_post("lint", 3, &Result::Failure, "l", Some(&[]), &c);
+        assert!(lint.labels.is_empty());
+        assert_eq!(
+            lint.message.as_deref(),
+            Some("lint #3 checkbuild FAILURE: l")
+        );
+        let single = presubmit_post("bionic-presubmit", 9, &Result::Failure, "l", None, &c);
+        assert_eq!(
+            single,
+            presubmit_review("bionic-presubmit", 9, &Result::Failure, "l")
+        );
+    }
+}
