@@ -79,6 +79,8 @@ pub struct ChangeFacts {
     pub project: String,
     pub branch: String,
     pub change_id: String,
+    /// The first line of the commit message; empty when Gerrit did not say.
+    pub subject: String,
     pub number: u64,
     /// `NEW`, `MERGED` or `ABANDONED`.
     pub status: String,

@@ -19,6 +19,9 @@ pub struct ChangeInfo {
     pub project: String,
     pub branch: String,
     pub change_id: String,
+    /// The first line of the commit message (for the status board).
+    #[serde(default)]
+    pub subject: String,
     #[serde(rename = "_number")]
     pub number: u64,
     pub status: String,
@@ -96,6 +99,7 @@ impl ChangeInfo {
             project: self.project,
             branch: self.branch,
             change_id: self.change_id,
+            subject: self.subject,
             number: self.number,
             status: self.status,
             current_patch_set,

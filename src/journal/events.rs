@@ -26,6 +26,9 @@ pub enum EventKind {
     Leave,
     /// Something failed.
     Error,
+    /// A build's status changed (written by the journal itself when a `builds` row changes:
+    /// for the board, `/sse` and the webhook; never a console line).
+    Status,
 }
 
 impl EventKind {
@@ -39,10 +42,11 @@ impl EventKind {
             EventKind::Aside => "aside",
             EventKind::Leave => "leave",
             EventKind::Error => "error",
+            EventKind::Status => "status",
         }
     }
 
-    fn parse(s: &str) -> EventKind {
+    pub(crate) fn parse(s: &str) -> EventKind {
         match s {
             "build" => EventKind::Build,
             "clean" => EventKind::Clean,
@@ -51,6 +55,7 @@ impl EventKind {
             "skip" => EventKind::Skip,
             "aside" => EventKind::Aside,
             "leave" => EventKind::Leave,
+            "status" => EventKind::Status,
             _ => EventKind::Error,
         }
     }
@@ -142,7 +147,7 @@ pub(crate) fn append(
     Ok(c.last_insert_rowid())
 }
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<Event> {
+pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Event> {
     Ok(Event {
         id: r.get(0)?,
         at: r.get(1)?,

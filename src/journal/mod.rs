@@ -28,6 +28,7 @@ pub mod mails;
 mod migrations;
 mod record;
 mod retention;
+pub mod views;
 mod writer;
 
 use std::fs::OpenOptions;
@@ -47,6 +48,7 @@ pub use mails::MailAttempts;
 pub use migrations::LATEST_VERSION;
 pub use record::{BuildUpdate, Planned, Recorded};
 pub use retention::Pruned;
+pub use views::{BuildView, ChangeView, CounterRow, OutboxRow, PatchSetView};
 
 /// How long a writer waits for the other process's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

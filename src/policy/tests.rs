@@ -19,6 +19,7 @@ fn facts() -> ChangeFacts {
         project: "platform/bionic".into(),
         branch: "main".into(),
         change_id: "I0123".into(),
+        subject: "Fix strlen".into(),
         number: 123445,
         status: "NEW".into(),
         current_patch_set: PatchSet(3),
