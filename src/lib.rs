@@ -25,6 +25,7 @@ pub mod gmail;
 pub mod jenkins;
 pub mod journal;
 pub mod mail;
+pub mod metrics;
 pub mod policy;
 pub mod poller;
 pub mod server;

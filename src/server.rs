@@ -40,6 +40,12 @@ use crate::journal::{
 };
 use crate::types::rest_id_from_plain;
 
+mod api;
+mod board;
+mod feed;
+pub mod status;
+mod webhook;
+
 /// The environment variable holding the shared secret of the POST endpoints.
 pub const TOKEN_ENV: &str = "BIONICBB_LISTENER_TOKEN";
 
@@ -59,6 +65,8 @@ pub struct AppState {
     /// When set, every POST must carry it (`?token=` or `Authorization: Bearer`).
     pub token: Option<Secret>,
     wake: Arc<Notify>,
+    /// The board, API, `/sse`, `/metrics` and webhook (SPEC §14).
+    pub status: status::Status,
 }
 
 impl AppState {
@@ -69,6 +77,10 @@ impl AppState {
         token: Option<Secret>,
     ) -> AppState {
         let mut effectors = Effectors::new(journal.clone(), Owner::this_process(LEASE));
+        let status = status::Status {
+            timings: gerrit.timings().clone(),
+            ..status::Status::default()
+        };
         effectors.gerrit = Some(gerrit);
         AppState {
             config: Arc::new(config),
@@ -76,6 +88,7 @@ impl AppState {
             effectors,
             token,
             wake: Arc::new(Notify::new()),
+            status,
         }
     }
 
@@ -145,7 +158,8 @@ impl From<JournalError> for ApiError {
 pub fn create_app(state: AppState) -> Router {
     let limit = state.config.build_listener.max_body_bytes;
     Router::new()
-        .route("/", post(notification))
+        .route("/", post(notification).get(board::page))
+        .merge(api::routes())
         .route("/drop-rejection", post(drop_rejection))
         .route("/healthz", get(healthz))
         .fallback(not_found)
@@ -524,6 +538,7 @@ pub async fn serve(
     };
     prune(&app).await;
     let runner = tokio::spawn(app.runner().run(stopped(stop_rx.clone())));
+    let status = status::spawn(app.clone(), stopped(stop_rx.clone()));
     let trigger = tokio::spawn(async move {
         shutdown.await;
         tracing::info!("shutting down: finishing requests in flight");
@@ -537,6 +552,9 @@ pub async fn serve(
     let _ = trigger.await;
     if let Err(e) = runner.await {
         tracing::error!(error = %e, "effect runner panicked");
+    }
+    if let Err(e) = status.await {
+        tracing::error!(error = %e, "status tasks panicked");
     }
     result
 }

@@ -207,6 +207,12 @@ impl Journal {
             let encoded = key.replace('/', "%2F");
             let events = st
                 .query_map(params![key, number.to_string(), encoded], events::from_row)?
+                .map(|e| {
+                    e.map(|mut e| {
+                        e.event.change = Some(key.clone());
+                        e
+                    })
+                })
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(Some((view, events)))
         })
@@ -237,6 +243,31 @@ impl Journal {
                 params![n, project, change_id, subject, now_ms()],
             )
             .map(|_| ())
+        })
+        .await
+    }
+
+    /// Events with an id above `after`, oldest first, at most `limit`; a change named by its
+    /// number alone (a callback's `REF` has no project) is named `project~number` when the
+    /// project is known, and a `%2F` in a project is decoded.
+    pub async fn events_since(&self, after: i64, limit: usize) -> Result<Vec<Event>, JournalError> {
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT e.id, e.at, e.kind, e.context,
+                        CASE WHEN e.change IS NULL THEN NULL
+                             WHEN ch.project IS NOT NULL THEN ch.project || '~' || ch.number
+                             ELSE replace(e.change, '%2F', '/') END,
+                        e.patch_set, e.job, e.build, e.status, e.text, e.process
+                 FROM events e LEFT JOIN changes ch
+                   ON e.change IS NOT NULL
+                  AND ch.number = CAST(substr(e.change, instr(e.change, '~') + 1) AS INTEGER)
+                 WHERE e.id > ?1 ORDER BY e.id LIMIT ?2",
+            )?;
+            let rows = st.query_map(
+                params![after, i64::try_from(limit).unwrap_or(i64::MAX)],
+                events::from_row,
+            )?;
+            rows.collect()
         })
         .await
     }

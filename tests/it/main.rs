@@ -1,5 +1,6 @@
 //! The one integration-test binary: the shared harness, then scenario files per feature.
 
+mod board;
 mod build_listener;
 mod crash;
 mod exactly_once;
