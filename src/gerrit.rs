@@ -433,6 +433,8 @@ fn one_line(s: &str) -> String {
     }
 }
 
+mod setup;
+pub use setup::SelfAccount;
 mod wire;
 
 #[cfg(test)]

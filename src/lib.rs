@@ -14,6 +14,7 @@
 //! Console lines are rendered from the events ([`console`]). Configuration is one TOML file
 //! ([`config`]); credentials come from netrc ([`credentials`]).
 
+pub mod check;
 pub mod cli;
 pub mod command;
 pub mod config;

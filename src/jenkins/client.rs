@@ -335,6 +335,8 @@ pub(crate) fn one_line(s: &str, max: usize) -> String {
     }
 }
 
+mod setup;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,9 @@
 
 mod board;
 mod build_listener;
+mod check;
 mod crash;
 mod exactly_once;
 mod gmail_listener;
 mod harness;
+mod webhook;
