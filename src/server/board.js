@@ -11,6 +11,7 @@
 
   function ago(ms) {
     var s = Math.max(0, Math.floor((Date.now() - ms) / 1000));
+    if (s < 5) return "just now";
     if (s < 60) return s + " s ago";
     if (s < 3600) return Math.floor(s / 60) + " min ago";
     if (s < 86400) return Math.floor(s / 3600) + " h ago";

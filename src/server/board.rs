@@ -39,11 +39,12 @@ fn esc(s: &str) -> String {
     out
 }
 
-/// "12 s ago", "3 min ago", "2 h ago", "4 d ago" (the script keeps it current).
+/// "just now", "12 s ago", "3 min ago", "2 h ago", "4 d ago" (the script keeps it current).
 pub fn ago(ms: i64, now: i64) -> String {
     let s = (now - ms).max(0) / 1000;
     match s {
-        0..=59 => format!("{s} s ago"),
+        0..=4 => "just now".to_string(),
+        5..=59 => format!("{s} s ago"),
         60..=3599 => format!("{} min ago", s / 60),
         3600..=86_399 => format!("{} h ago", s / 3600),
         _ => format!("{} d ago", s / 86_400),
@@ -250,7 +251,7 @@ mod tests {
         assert_eq!(ago(0, 180_000), "3 min ago");
         assert_eq!(ago(0, 7_200_000), "2 h ago");
         assert_eq!(ago(0, 3 * 86_400_000), "3 d ago");
-        assert_eq!(ago(10, 0), "0 s ago");
+        assert_eq!(ago(10, 0), "just now");
     }
 
     #[test]

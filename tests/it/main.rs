@@ -1,6 +1,7 @@
 //! The one integration-test binary: the shared harness, then scenario files per feature.
 
 mod board;
+mod browser;
 mod build_listener;
 mod check;
 mod crash;
