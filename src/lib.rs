@@ -5,7 +5,10 @@
 //!   parses them ([`mail`], [`command`]), asks Gerrit for the facts ([`gerrit`]) and decides
 //!   ([`policy`]): Jenkins builds, Gerrit replies, drop-rejection requests.
 //! - `build-listener` ([`server`]) accepts Jenkins Notification-plugin callbacks and
-//!   `/drop-rejection` requests and decides the Gerrit reviews they call for.
+//!   `/drop-rejection` requests and decides the Gerrit reviews they call for; it also serves
+//!   the status board, the JSON API, `/sse` and `/metrics` ([`metrics`]), views of what both
+//!   processes recorded.
+//! - Both check their set-up with `--check` ([`check`]).
 //!
 //! Data flows one way: parse at the edge into closed types ([`types`]), decide with pure
 //! functions, record every effect as an intent (with the events that describe it) in the

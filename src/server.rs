@@ -1,5 +1,7 @@
 //! build-listener's HTTP API (SPEC §7): Jenkins Notification-plugin callbacks on `POST /`,
-//! `POST /drop-rejection` from gmail-listener, `GET /healthz`.
+//! `POST /drop-rejection` from gmail-listener, `GET /healthz`; and, read-only without a token,
+//! the status views of SPEC §14 (`GET /`, `/api/v1/*`, `/sse`, `/metrics`, the webhook: the
+//! submodules `board`, `api`, `feed`, `webhook`, started by [`status`]).
 //!
 //! A POST is answered as soon as what it asks for is durably in the journal (intents and
 //! events, [`crate::journal`]): the plugin blocks the build while it waits and never retries on
