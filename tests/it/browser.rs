@@ -94,7 +94,7 @@ impl Driver {
     }
 }
 
-/// More of a working day for the screenshot: a target build, an unstable and an aborted one.
+/// More of a working day for the screenshot: an unstable, an aborted and a target build.
 async fn busier_day(env: &mut Env, l: &Listener) {
     for (n, status) in [(7004, "UNSTABLE"), (7005, "ABORTED"), (7006, "SUCCESS")] {
         env.change(n, &change_id_for(n));
@@ -108,11 +108,11 @@ async fn busier_day(env: &mut Env, l: &Listener) {
         l.settle().await;
     }
     env.expect_reviews(3);
+    // A target build, left waiting in the queue (a build started by hand here would take the
+    // number Jenkins gives the story's next build).
     env.deliver(&MailSpec::comment(7006, 1, "", "bionicbb: arm").render());
     env.poll_once().await;
-    let q = env.expect_builds(1).remove(0).queue_id;
-    let body = env.world.jenkins_event_body(q, "STARTED", None);
-    assert_eq!(l.post("/", body).await.0, 200);
+    env.expect_builds(1);
     env.expect_all_trashed();
 }
 
@@ -169,6 +169,14 @@ async fn the_board_renders_the_story_and_follows_a_build_live_in_chromium() {
         "aosp_arm-eng"
     );
 
+    // The README's picture, with a build still running.
+    let shot = std::env::var_os("BIONICBB_BOARD_SCREENSHOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("board.png"));
+    d.send(json!({"cmd": "screenshot", "path": shot})).await;
+    let png = std::fs::read(&shot).expect("screenshot");
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+
     // The build finishes after the page loaded.
     env.world
         .jenkins_run(story.building, "SUCCESS", &l.notify_url(), Events::All)
@@ -189,12 +197,6 @@ async fn the_board_renders_the_story_and_follows_a_build_live_in_chromium() {
     );
     assert!(d.eval("Number(document.body.dataset.updates) > 0").await == true);
 
-    let shot = std::env::var_os("BIONICBB_BOARD_SCREENSHOT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("board.png"));
-    d.send(json!({"cmd": "screenshot", "path": shot})).await;
-    let png = std::fs::read(&shot).expect("screenshot");
-    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
     d.quit().await;
     l.stop().await;
     env.finish();
