@@ -166,19 +166,19 @@ pub(crate) fn insert(
     intent_key: &str,
     now: i64,
 ) -> rusqlite::Result<()> {
-    c.execute(
+    c.prepare_cached(
         "INSERT INTO builds (intent_key, kind, change, patch_set, job, target, status, created)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7) ON CONFLICT (intent_key) DO NOTHING",
-        params![
-            intent_key,
-            b.kind.as_str(),
-            b.change,
-            b.patch_set,
-            b.job,
-            b.target,
-            now
-        ],
-    )
+    )?
+    .execute(params![
+        intent_key,
+        b.kind.as_str(),
+        b.change,
+        b.patch_set,
+        b.job,
+        b.target,
+        now
+    ])
     .map(|_| ())
 }
 
@@ -188,20 +188,19 @@ pub(crate) fn set_queued(
     intent_key: &str,
     queue_id: Option<u64>,
 ) -> rusqlite::Result<()> {
-    c.execute(
-        "UPDATE builds SET queue_id = ?2 WHERE intent_key = ?1",
-        params![intent_key, queue_id.and_then(|q| i64::try_from(q).ok())],
-    )
-    .map(|_| ())
+    c.prepare_cached("UPDATE builds SET queue_id = ?2 WHERE intent_key = ?1")?
+        .execute(params![
+            intent_key,
+            queue_id.and_then(|q| i64::try_from(q).ok())
+        ])
+        .map(|_| ())
 }
 
 /// The trigger will never happen: the build does not count as built.
 pub(crate) fn set_not_triggered(c: &Connection, intent_key: &str) -> rusqlite::Result<()> {
-    c.execute(
-        "UPDATE builds SET status = 'not_triggered' WHERE intent_key = ?1",
-        params![intent_key],
-    )
-    .map(|_| ())
+    c.prepare_cached("UPDATE builds SET status = 'not_triggered' WHERE intent_key = ?1")?
+        .execute(params![intent_key])
+        .map(|_| ())
 }
 
 /// What a callback says about a build: updates the rows with this queue id and job.
@@ -215,23 +214,23 @@ pub(crate) fn update_from_callback(
     now: i64,
 ) -> rusqlite::Result<()> {
     let finished = !matches!(status, BuildStatus::Pending | BuildStatus::Building);
-    c.execute(
+    c.prepare_cached(
         "UPDATE builds SET number = ?3, url = COALESCE(?5, url),
                 status = CASE WHEN status IN ('successful', 'failed', 'unstable', 'aborted',
                               'cancelled') AND ?4 = 'building' THEN status ELSE ?4 END,
                 started = COALESCE(started, ?6),
                 finished = CASE WHEN ?7 THEN COALESCE(finished, ?6) ELSE finished END
          WHERE queue_id = ?1 AND job = ?2",
-        params![
-            i64::try_from(queue_id).unwrap_or(-1),
-            job,
-            i64::try_from(number).unwrap_or(-1),
-            status.as_str(),
-            url,
-            now,
-            finished
-        ],
-    )
+    )?
+    .execute(params![
+        i64::try_from(queue_id).unwrap_or(-1),
+        job,
+        i64::try_from(number).unwrap_or(-1),
+        status.as_str(),
+        url,
+        now,
+        finished
+    ])
     .map(|_| ())
 }
 

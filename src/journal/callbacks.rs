@@ -56,11 +56,11 @@ fn record(
         .optional()?;
     let acted = match existing {
         None => {
-            c.execute(
+            c.prepare_cached(
                 "INSERT INTO callbacks (job, number, phases, deliveries, first_at, last_at)
                  VALUES (?1, ?2, ?3, 1, ?4, ?4)",
-                params![cb.job, number, cb.phase, now],
-            )?;
+            )?
+            .execute(params![cb.job, number, cb.phase, now])?;
             None
         }
         Some((phases, acted)) => {
@@ -69,11 +69,11 @@ fn record(
             } else {
                 format!("{phases} {}", cb.phase)
             };
-            c.execute(
+            c.prepare_cached(
                 "UPDATE callbacks SET phases = ?3, deliveries = deliveries + 1, last_at = ?4
                  WHERE job = ?1 AND number = ?2",
-                params![cb.job, number, phases, now],
-            )?;
+            )?
+            .execute(params![cb.job, number, phases, now])?;
             acted
         }
     };
@@ -98,10 +98,10 @@ fn record(
     for e in events {
         events::append(c, e, process, now)?;
     }
-    c.execute(
+    c.prepare_cached(
         "UPDATE callbacks SET acted_phase = ?3, status = ?4, item = ?5 WHERE job = ?1 AND number = ?2",
-        params![cb.job, number, cb.phase, cb.status, first],
-    )?;
+    )?
+    .execute(params![cb.job, number, cb.phase, cb.status, first])?;
     Ok(first.map_or(Accepted::Recorded, Accepted::Queued))
 }
 

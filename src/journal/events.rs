@@ -128,10 +128,11 @@ pub(crate) fn append(
     process: &str,
     now: i64,
 ) -> rusqlite::Result<i64> {
-    c.execute(
+    c.prepare_cached(
         "INSERT INTO events (at, kind, context, change, patch_set, job, build, status, text, process)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        params![
+    )?
+    .execute(params![
             now,
             e.kind.as_str(),
             e.context,
@@ -142,8 +143,7 @@ pub(crate) fn append(
             e.status,
             e.text,
             process
-        ],
-    )?;
+        ])?;
     Ok(c.last_insert_rowid())
 }
 

@@ -216,11 +216,13 @@ pub(crate) fn insert(
     intent: &NewIntent,
     now: i64,
 ) -> rusqlite::Result<(i64, bool)> {
-    let n = c.execute(
-        "INSERT INTO intents (key, kind, change, patch_set, order_key, payload, source,
+    let n = c
+        .prepare_cached(
+            "INSERT INTO intents (key, kind, change, patch_set, order_key, payload, source,
                               next_attempt, created, updated)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?8) ON CONFLICT (key) DO NOTHING",
-        params![
+        )?
+        .execute(params![
             intent.key,
             intent.kind.as_str(),
             intent.change,
@@ -229,8 +231,7 @@ pub(crate) fn insert(
             intent.payload,
             intent.source,
             now
-        ],
-    )?;
+        ])?;
     let id = c.query_row(
         "SELECT id FROM intents WHERE key = ?1",
         params![intent.key],
@@ -400,24 +401,27 @@ fn claim_due(
 
 pub(crate) fn finish(c: &Connection, id: i64, how: &Finish, now: i64) -> rusqlite::Result<()> {
     match how {
-        Finish::Done { outcome } => c.execute(
-            "UPDATE intents SET state = 'done', outcome = ?2, doubt = 0, owner = NULL,
+        Finish::Done { outcome } => c
+            .prepare_cached(
+                "UPDATE intents SET state = 'done', outcome = ?2, doubt = 0, owner = NULL,
                     lease_until = NULL, updated = ?3
              WHERE id = ?1",
-            params![id, outcome, now],
-        ),
-        Finish::Retry { error, at, doubt } => c.execute(
-            "UPDATE intents SET state = 'pending', last_error = ?2, next_attempt = ?3,
+            )?
+            .execute(params![id, outcome, now]),
+        Finish::Retry { error, at, doubt } => c
+            .prepare_cached(
+                "UPDATE intents SET state = 'pending', last_error = ?2, next_attempt = ?3,
                     doubt = ?4, owner = NULL, lease_until = NULL, updated = ?5
              WHERE id = ?1 AND state != 'done'",
-            params![id, error, at, doubt, now],
-        ),
-        Finish::Failed { error } => c.execute(
-            "UPDATE intents SET state = 'failed', last_error = ?2, owner = NULL,
+            )?
+            .execute(params![id, error, at, doubt, now]),
+        Finish::Failed { error } => c
+            .prepare_cached(
+                "UPDATE intents SET state = 'failed', last_error = ?2, owner = NULL,
                     lease_until = NULL, updated = ?3
              WHERE id = ?1 AND state != 'done'",
-            params![id, error, now],
-        ),
+            )?
+            .execute(params![id, error, now]),
     }
     .map(|_| ())
 }

@@ -220,7 +220,6 @@ DROP TABLE events;
 ALTER TABLE events_v3 RENAME TO events;
 CREATE INDEX events_change ON events (change, id);
 CREATE INDEX events_at ON events (at);
-CREATE INDEX intents_change ON intents (change, patch_set);
 
 CREATE TABLE changes (
     number INTEGER PRIMARY KEY,

@@ -259,6 +259,9 @@ impl Inner {
 /// group commit keeps it cheap), a busy timeout for the other process's transactions.
 fn connect(path: &Path) -> Result<Connection, JournalError> {
     let conn = Connection::open(path)?;
+    // Room for every statement of the hot paths: a statement on a table with triggers
+    // compiles them too, so preparing it once per connection matters.
+    conn.set_prepared_statement_cache_capacity(64);
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;

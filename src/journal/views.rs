@@ -144,19 +144,6 @@ fn fill(c: &Connection, mut view: ChangeView) -> rusqlite::Result<ChangeView> {
     for ps in named.query_map(params![key, view.number.to_string()], |r| r.get(0))? {
         entry(&mut sets, ps?);
     }
-    if view.change_id.is_none() {
-        // A trigger's parameters carry it even when no poll noted the change.
-        view.change_id = c
-            .query_row(
-                "SELECT json_extract(payload, '$.effect.params.CHANGE_ID') FROM intents
-                 WHERE change = ?1 AND kind = 'trigger'
-                 AND json_extract(payload, '$.effect.params.CHANGE_ID') IS NOT NULL LIMIT 1",
-                params![key],
-                |r| r.get(0),
-            )
-            .optional()?
-            .flatten();
-    }
     view.patch_sets = sets.into_values().rev().collect();
     Ok(view)
 }

@@ -129,9 +129,11 @@ async fn outcomes_are_counted_and_votes_remembered() {
     })
     .await
     .unwrap();
+    j.note_change("p/q", 9, "I9", "Fix it").await.unwrap();
     let view = j.changes(5).await.unwrap().remove(0);
     assert_eq!(view.patch_sets[0].vote, Some(-1));
     assert_eq!(view.change_id.as_deref(), Some("I9"));
+    assert_eq!(view.subject.as_deref(), Some("Fix it"));
     j.write(|c| {
         c.execute(
             "UPDATE intents SET state = 'done', outcome = 'removed the bot''s Verified-1'
