@@ -1,5 +1,5 @@
 //! What build-listener runs beside the HTTP server for SPEC §14: the event feed's tailer
-//! ([`super::feed`]), the webhook ([`super::webhook`]) and the flush of this process's request
+//! (`feed`), the webhook (`webhook`) and the flush of this process's request
 //! durations into the journal ([`crate::metrics`]).
 
 use std::future::Future;
