@@ -33,6 +33,18 @@ pub struct Config {
     #[serde(default)]
     pub state: StateConfig,
     pub presubmit: PresubmitConfig,
+    #[serde(default)]
+    pub status: StatusConfig,
+}
+
+/// `[status]`: what build-listener tells the outside about builds (SPEC §14).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusConfig {
+    /// When set, every change of a build's status is POSTed here as
+    /// `{"payload": <the change as /api/v1/changes shows it>}` (once, 10 s timeout).
+    #[serde(default)]
+    pub webhook_url: Option<String>,
 }
 
 /// `[gerrit]`: the review server the bot reads changes from and votes on.
@@ -357,6 +369,9 @@ impl Config {
             ("build_listener.url", &self.build_listener.url),
         ] {
             check_http_url(url).map_err(|m| err(key, m))?;
+        }
+        if let Some(url) = &self.status.webhook_url {
+            check_http_url(url).map_err(|m| err("status.webhook_url", m))?;
         }
         if !self.gmail.api_url.ends_with('/') {
             return Err(err("gmail.api_url", "must end with `/`".into()));

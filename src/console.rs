@@ -23,6 +23,7 @@ fn word(kind: Kind) -> &'static str {
         Kind::Aside => "ASIDE",
         Kind::Leave => "LEAVE",
         Kind::Error => "ERROR",
+        Kind::Status => "STATUS",
     }
 }
 
@@ -40,6 +41,7 @@ pub fn format(kind: Kind, context: &str, text: &str) -> String {
         Kind::Build | Kind::Clean | Kind::Check | Kind::Reply => head.green(),
         Kind::Skip | Kind::Aside | Kind::Leave => head.yellow(),
         Kind::Error => head.red(),
+        Kind::Status => head.normal(),
     };
     format!("{head} {}", escape(text))
 }

@@ -21,6 +21,7 @@ use thiserror::Error;
 use yup_oauth2::authenticator_delegate::InstalledFlowDelegate;
 
 use crate::config::GmailConfig;
+use crate::metrics::{Service, Timings};
 
 mod sync;
 
@@ -171,6 +172,8 @@ pub struct Gmail {
     timeout: Duration,
     backoff_base: Duration,
     tries: u32,
+    /// Request durations, for `/metrics`.
+    timings: Timings,
 }
 
 fn connector() -> Connector {
@@ -211,7 +214,14 @@ impl Gmail {
             timeout: config.timeout,
             backoff_base: Duration::from_secs(1),
             tries: 4,
+            timings: Timings::default(),
         })
+    }
+
+    /// Records request durations into `timings` (shared with the process's other clients).
+    pub fn with_timings(mut self, timings: Timings) -> Gmail {
+        self.timings = timings;
+        self
     }
 
     /// Runs `call` with a timeout, retrying transient failures with jittered backoff.
@@ -223,10 +233,12 @@ impl Gmail {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            let started = std::time::Instant::now();
             let result = match tokio::time::timeout(self.timeout, call()).await {
                 Ok(r) => r.map_err(map_error),
                 Err(_) => Err(GmailError::Timeout(self.timeout)),
             };
+            self.timings.observe(Service::Gmail, started.elapsed());
             match result {
                 Err(e) if e.is_transient() && attempt < self.tries => {
                     let wait = self.backoff_base * 2u32.pow(attempt - 1)

@@ -5,7 +5,10 @@
 //!   parses them ([`mail`], [`command`]), asks Gerrit for the facts ([`gerrit`]) and decides
 //!   ([`policy`]): Jenkins builds, Gerrit replies, drop-rejection requests.
 //! - `build-listener` ([`server`]) accepts Jenkins Notification-plugin callbacks and
-//!   `/drop-rejection` requests and decides the Gerrit reviews they call for.
+//!   `/drop-rejection` requests and decides the Gerrit reviews they call for; it also serves
+//!   the status board, the JSON API, `/sse` and `/metrics` ([`metrics`]), views of what both
+//!   processes recorded.
+//! - Both check their set-up with `--check` ([`check`]).
 //!
 //! Data flows one way: parse at the edge into closed types ([`types`]), decide with pure
 //! functions, record every effect as an intent (with the events that describe it) in the
@@ -14,6 +17,7 @@
 //! Console lines are rendered from the events ([`console`]). Configuration is one TOML file
 //! ([`config`]); credentials come from netrc ([`credentials`]).
 
+pub mod check;
 pub mod cli;
 pub mod command;
 pub mod config;
@@ -25,6 +29,7 @@ pub mod gmail;
 pub mod jenkins;
 pub mod journal;
 pub mod mail;
+pub mod metrics;
 pub mod policy;
 pub mod poller;
 pub mod server;

@@ -1,5 +1,7 @@
 //! build-listener's HTTP API (SPEC §7): Jenkins Notification-plugin callbacks on `POST /`,
-//! `POST /drop-rejection` from gmail-listener, `GET /healthz`.
+//! `POST /drop-rejection` from gmail-listener, `GET /healthz`; and, read-only without a token,
+//! the status views of SPEC §14 (`GET /`, `/api/v1/*`, `/sse`, `/metrics`, the webhook: the
+//! submodules `board`, `api`, `feed`, `webhook`, started by [`status`]).
 //!
 //! A POST is answered as soon as what it asks for is durably in the journal (intents and
 //! events, [`crate::journal`]): the plugin blocks the build while it waits and never retries on
@@ -50,6 +52,12 @@ use crate::journal::{
 };
 use crate::types::rest_id_from_plain;
 
+mod api;
+mod board;
+mod feed;
+pub mod status;
+mod webhook;
+
 /// The environment variable holding the shared secret of the POST endpoints.
 pub const TOKEN_ENV: &str = "BIONICBB_LISTENER_TOKEN";
 
@@ -69,6 +77,8 @@ pub struct AppState {
     /// When set, every POST must carry it (`?token=` or `Authorization: Bearer`).
     pub token: Option<Secret>,
     wake: Arc<Notify>,
+    /// The board, API, `/sse`, `/metrics` and webhook (SPEC §14).
+    pub status: status::Status,
 }
 
 impl AppState {
@@ -81,6 +91,10 @@ impl AppState {
         token: Option<Secret>,
     ) -> AppState {
         let mut effectors = Effectors::new(journal.clone(), Owner::this_process(LEASE));
+        let status = status::Status {
+            timings: gerrit.timings().clone(),
+            ..status::Status::default()
+        };
         effectors.gerrit = Some(gerrit);
         effectors.jenkins = jenkins;
         AppState {
@@ -89,6 +103,7 @@ impl AppState {
             effectors,
             token,
             wake: Arc::new(Notify::new()),
+            status,
         }
     }
 
@@ -158,16 +173,17 @@ impl From<JournalError> for ApiError {
 pub fn create_app(state: AppState) -> Router {
     let limit = state.config.build_listener.max_body_bytes;
     // The token is checked before anything reads the body: an unauthenticated request never
-    // gets to make the server buffer a megabyte.
-    let posts = Router::new()
-        .route("/", post(notification))
-        .route("/drop-rejection", post(drop_rejection))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            require_token,
-        ));
+    // gets to make the server buffer a megabyte. Reads (the board, the API) need no token.
+    let token = || axum::middleware::from_fn_with_state(state.clone(), require_token);
     Router::new()
-        .merge(posts)
+        .route(
+            "/",
+            post(notification)
+                .route_layer(token())
+                .merge(get(board::page)),
+        )
+        .route("/drop-rejection", post(drop_rejection).route_layer(token()))
+        .merge(api::routes())
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -681,6 +697,7 @@ pub async fn serve(
     };
     prune(&app).await;
     let runner = tokio::spawn(app.runner().run(stopped(stop_rx.clone())));
+    let status = status::spawn(app.clone(), stopped(stop_rx.clone()));
     let trigger = tokio::spawn(async move {
         shutdown.await;
         tracing::info!("shutting down: finishing requests in flight");
@@ -695,6 +712,9 @@ pub async fn serve(
     let _ = trigger.await;
     if let Err(e) = runner.await {
         tracing::error!(error = %e, "effect runner panicked");
+    }
+    if let Err(e) = status.await {
+        tracing::error!(error = %e, "status tasks panicked");
     }
     result
 }
@@ -719,9 +739,11 @@ pub fn app_state(config: Config, token: Option<Secret>) -> anyhow::Result<AppSta
         let netrc = credentials::netrc_path(config.jenkins.netrc.as_deref())?;
         let creds = credentials::for_url(&config.jenkins.url, &netrc)
             .context("[jenkins] verify_callbacks needs the Jenkins credentials")?;
+        // Its requests are timed with Gerrit's, for /metrics.
         Some(
             Jenkins::new(&config.jenkins.url, creds, config.jenkins.timeout)
-                .context("cannot set up the Jenkins client")?,
+                .context("cannot set up the Jenkins client")?
+                .with_timings(gerrit.timings().clone()),
         )
     } else {
         None

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+use bionicbb::check::{self, Binary};
 use bionicbb::cli::{self, ConfigArg};
 
 /// Turns Jenkins build results into Gerrit reviews (Verified +1/-1) and drops the bot's -1 on
@@ -14,6 +15,10 @@ use bionicbb::cli::{self, ConfigArg};
 struct Args {
     #[command(flatten)]
     config: ConfigArg,
+    /// Check the set-up (config, netrc, Gerrit, Jenkins, the bind address, the state
+    /// database), print one line per check and exit: 0 only if all pass. Changes nothing.
+    #[arg(long)]
+    check: bool,
 }
 
 #[tokio::main]
@@ -21,6 +26,11 @@ async fn main() -> ExitCode {
     let args = Args::parse();
     cli::init_tracing();
     bionicbb::console::init();
+    if args.check {
+        let token = cli::listener_token().ok().flatten();
+        let config = args.config.load();
+        return check::main(Binary::BuildListener, &args.config.config, config, token).await;
+    }
     let config = match args.config.load() {
         Ok(c) => c,
         Err(e) => return cli::config_error(&e),

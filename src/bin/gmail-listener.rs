@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
+use bionicbb::check::{self, Binary};
 use bionicbb::cli::{self, ConfigArg};
 use bionicbb::gmail::Authorize;
 use clap::Parser;
@@ -28,19 +29,34 @@ struct Cli {
     /// (use `ssh -L PORT:localhost:PORT server` from a workstation).
     #[arg(long, value_name = "PORT", requires = "authorize")]
     listen: Option<u16>,
+    /// Check the set-up (config, netrc, Gerrit, Jenkins, Gmail token and labels,
+    /// build-listener and its token, the state database), print one line per check and exit:
+    /// 0 only if all pass. Changes nothing.
+    #[arg(long, conflicts_with_all = ["authorize", "once", "dry_run"])]
+    check: bool,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     cli::init_tracing();
     bionicbb::console::init();
-    let config = match cli.config.load() {
-        Ok(c) => c,
-        Err(e) => return cli::config_error(&e),
-    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => return cli::fatal(&anyhow::Error::new(e).context("cannot start the runtime")),
+    };
+    if cli.check {
+        let token = cli::listener_token().ok().flatten();
+        let config = cli.config.load();
+        return runtime.block_on(check::main(
+            Binary::GmailListener,
+            &cli.config.config,
+            config,
+            token,
+        ));
+    }
+    let config = match cli.config.load() {
+        Ok(c) => c,
+        Err(e) => return cli::config_error(&e),
     };
     let result = runtime.block_on(async {
         if cli.authorize {

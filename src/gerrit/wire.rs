@@ -33,6 +33,9 @@ pub struct ChangeInfo {
     pub project: String,
     pub branch: String,
     pub change_id: String,
+    /// The first line of the commit message (for the status board).
+    #[serde(default)]
+    pub subject: String,
     #[serde(rename = "_number")]
     pub number: u64,
     pub status: String,
@@ -42,7 +45,6 @@ pub struct ChangeInfo {
     /// With `o=MESSAGES`.
     #[serde(default)]
     pub messages: Vec<MessageInfo>,
-    pub subject: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -121,6 +123,7 @@ impl ChangeInfo {
             project: self.project,
             branch: self.branch,
             change_id: self.change_id,
+            subject: self.subject,
             number: self.number,
             status: self.status,
             current_patch_set,
@@ -129,7 +132,6 @@ impl ChangeInfo {
             committer_email,
             files,
             uploader,
-            subject: self.subject,
             messages,
             comments: Vec::new(),
         })

@@ -12,6 +12,7 @@ use reqwest::StatusCode;
 use thiserror::Error;
 
 use crate::credentials::Credentials;
+use crate::metrics::{Service, Timings};
 use crate::types::encode_segment;
 
 /// Why a trigger failed. [`JenkinsError::is_transient`] says whether the next poll may succeed.
@@ -94,6 +95,8 @@ pub struct Jenkins {
     base: String,
     credentials: Credentials,
     http: reqwest::Client,
+    /// Request durations, for `/metrics`.
+    timings: Timings,
 }
 
 impl Jenkins {
@@ -116,7 +119,14 @@ impl Jenkins {
             base: base_url.trim_end_matches('/').to_string(),
             credentials,
             http,
+            timings: Timings::default(),
         })
+    }
+
+    /// Records request durations into `timings` (shared with the process's other clients).
+    pub fn with_timings(mut self, timings: Timings) -> Jenkins {
+        self.timings = timings;
+        self
     }
 
     /// `job/a/job/b` for `a/b`: folders are nested `job/` segments.
@@ -260,6 +270,17 @@ impl Jenkins {
     }
 
     async fn get_json(&self, job: &str, url: &str) -> Result<serde_json::Value, JenkinsError> {
+        let started = std::time::Instant::now();
+        let result = self.get_json_untimed(job, url).await;
+        self.timings.observe(Service::Jenkins, started.elapsed());
+        result
+    }
+
+    async fn get_json_untimed(
+        &self,
+        job: &str,
+        url: &str,
+    ) -> Result<serde_json::Value, JenkinsError> {
         let resp = self
             .http
             .get(url)
@@ -326,6 +347,17 @@ impl Jenkins {
     }
 
     async fn post(&self, job: &str, req: reqwest::RequestBuilder) -> Result<Queued, JenkinsError> {
+        let started = std::time::Instant::now();
+        let result = self.post_untimed(job, req).await;
+        self.timings.observe(Service::Jenkins, started.elapsed());
+        result
+    }
+
+    async fn post_untimed(
+        &self,
+        job: &str,
+        req: reqwest::RequestBuilder,
+    ) -> Result<Queued, JenkinsError> {
         let resp = req
             .basic_auth(
                 &self.credentials.login,
@@ -411,6 +443,8 @@ pub(crate) fn one_line(s: &str, max: usize) -> String {
         collapsed
     }
 }
+
+mod setup;
 
 #[cfg(test)]
 mod tests {

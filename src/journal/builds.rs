@@ -60,7 +60,7 @@ impl BuildStatus {
         }
     }
 
-    fn parse(s: &str) -> Option<BuildStatus> {
+    pub(crate) fn parse(s: &str) -> Option<BuildStatus> {
         Some(match s {
             "pending" => BuildStatus::Pending,
             "building" => BuildStatus::Building,

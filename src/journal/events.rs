@@ -26,6 +26,9 @@ pub enum EventKind {
     Leave,
     /// Something failed.
     Error,
+    /// A build's status changed (written by the journal itself when a `builds` row changes:
+    /// for the board, `/sse` and the webhook; never a console line).
+    Status,
 }
 
 impl EventKind {
@@ -39,10 +42,11 @@ impl EventKind {
             EventKind::Aside => "aside",
             EventKind::Leave => "leave",
             EventKind::Error => "error",
+            EventKind::Status => "status",
         }
     }
 
-    fn parse(s: &str) -> EventKind {
+    pub(crate) fn parse(s: &str) -> EventKind {
         match s {
             "build" => EventKind::Build,
             "clean" => EventKind::Clean,
@@ -51,6 +55,7 @@ impl EventKind {
             "skip" => EventKind::Skip,
             "aside" => EventKind::Aside,
             "leave" => EventKind::Leave,
+            "status" => EventKind::Status,
             _ => EventKind::Error,
         }
     }
@@ -123,8 +128,11 @@ pub(crate) fn append(
     process: &str,
     now: i64,
 ) -> rusqlite::Result<i64> {
-    c.prepare_cached("INSERT INTO events (at, kind, context, change, patch_set, job, build, status, text, process)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")?.execute(params![
+    c.prepare_cached(
+        "INSERT INTO events (at, kind, context, change, patch_set, job, build, status, text, process)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
             now,
             e.kind.as_str(),
             e.context,
@@ -135,12 +143,11 @@ pub(crate) fn append(
             e.status,
             e.text,
             process
-        ],
-    )?;
+        ])?;
     Ok(c.last_insert_rowid())
 }
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<Event> {
+pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Event> {
     Ok(Event {
         id: r.get(0)?,
         at: r.get(1)?,

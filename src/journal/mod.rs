@@ -28,6 +28,7 @@ pub mod mails;
 mod migrations;
 mod record;
 mod retention;
+pub mod views;
 mod writer;
 
 use std::fs::OpenOptions;
@@ -47,6 +48,7 @@ pub use mails::MailAttempts;
 pub use migrations::LATEST_VERSION;
 pub use record::{BuildUpdate, Planned, Recorded};
 pub use retention::Pruned;
+pub use views::{BuildView, ChangeView, CounterRow, OutboxRow, PatchSetView};
 
 /// How long a writer waits for the other process's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -203,6 +205,42 @@ impl Journal {
     }
 }
 
+/// Checks, without creating, migrating or changing anything, that the database at `path` can
+/// be opened for writing: `Ok(None)` when it does not exist yet but its folder does (the first
+/// start creates it), else its schema version. A transaction that creates a table and is
+/// rolled back proves the write permission and the lock.
+pub fn check_file(path: &Path) -> Result<Option<i64>, JournalError> {
+    let open_err = |message: String| JournalError::Open {
+        path: path.display().to_string(),
+        message,
+    };
+    if !path.exists() {
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        return if dir.is_dir() {
+            Ok(None)
+        } else {
+            Err(open_err(format!("folder {} does not exist", dir.display())))
+        };
+    }
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
+        .map_err(|e| open_err(e.to_string()))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > LATEST_VERSION {
+        return Err(JournalError::TooNew {
+            path: path.display().to_string(),
+            found: version,
+            known: LATEST_VERSION,
+        });
+    }
+    conn.execute_batch("BEGIN IMMEDIATE; CREATE TABLE bionicbb_check (x INTEGER); ROLLBACK;")
+        .map_err(|e| open_err(e.to_string()))?;
+    Ok(Some(version))
+}
+
 impl Inner {
     fn read_now<T>(
         &self,
@@ -221,6 +259,9 @@ impl Inner {
 /// group commit keeps it cheap), a busy timeout for the other process's transactions.
 fn connect(path: &Path) -> Result<Connection, JournalError> {
     let conn = Connection::open(path)?;
+    // Room for every statement of the hot paths: a statement on a table with triggers
+    // compiles them too, so preparing it once per connection matters.
+    conn.set_prepared_statement_cache_capacity(64);
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;

@@ -13,6 +13,7 @@ pub struct Pruned {
     pub builds: usize,
     pub callbacks: usize,
     pub mails: usize,
+    pub changes: usize,
 }
 
 impl Journal {
@@ -30,6 +31,15 @@ impl Journal {
                 callbacks: c
                     .execute("DELETE FROM callbacks WHERE last_at < ?1", params![before])?,
                 mails: c.execute("DELETE FROM mails WHERE updated < ?1", params![before])?,
+                changes: {
+                    // The board's summaries go with the events they summarise.
+                    c.execute(
+                        "DELETE FROM votes WHERE number IN
+                         (SELECT number FROM changes WHERE updated < ?1)",
+                        params![before],
+                    )?;
+                    c.execute("DELETE FROM changes WHERE updated < ?1", params![before])?
+                },
             })
         })
         .await

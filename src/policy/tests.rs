@@ -32,6 +32,7 @@ fn facts() -> ChangeFacts {
         project: "platform/bionic".into(),
         branch: "main".into(),
         change_id: "I0123".into(),
+        subject: "Fix strlen".into(),
         number: 123445,
         status: "NEW".into(),
         current_patch_set: PatchSet(3),
@@ -40,7 +41,6 @@ fn facts() -> ChangeFacts {
         committer_email: "dev@google.com".into(),
         files: vec!["libc/bionic/strlen.cpp".into()],
         uploader: Some(account(DEV, "Dev", "dev@google.com")),
-        subject: None,
         messages: Vec::new(),
         comments: Vec::new(),
     }

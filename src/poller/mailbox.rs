@@ -310,6 +310,14 @@ impl Poller {
         let locator = n.locator();
         match self.gerrit.change_facts(&locator.rest_id()).await {
             Ok(mut f) => {
+                // For the status board: the change's subject and Change-Id.
+                if !self.dry_run
+                    && let Err(e) = (self.journal)
+                        .note_change(&f.project, f.number, &f.change_id, &f.subject)
+                        .await
+                {
+                    tracing::warn!(error = %e, "cannot note the change for the status board");
+                }
                 if needs_comments(n, &f, &self.config.presubmit, bot_id) {
                     f.comments = self
                         .gerrit

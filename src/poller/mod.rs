@@ -241,6 +241,20 @@ impl Poller {
         &self,
         stop: &tokio::sync::watch::Receiver<bool>,
     ) -> Result<PollReport, PollError> {
+        let report = self.poll_pass(stop).await;
+        // The requests' durations go to the shared journal, for build-listener's /metrics.
+        if !self.dry_run
+            && let Err(e) = self.gerrit.timings().flush(&self.journal).await
+        {
+            tracing::warn!(error = %e, "cannot record request durations");
+        }
+        report
+    }
+
+    async fn poll_pass(
+        &self,
+        stop: &tokio::sync::watch::Receiver<bool>,
+    ) -> Result<PollReport, PollError> {
         let ids = self.mail_to_read().await?;
         let mut report = PollReport {
             seen: ids.len(),
@@ -468,12 +482,16 @@ pub async fn build(
 
     let netrc = credentials::netrc_path(config.gerrit.netrc.as_deref())?;
     let gerrit_creds = credentials::for_url(&config.gerrit.url, &netrc)?;
+    // One set of request durations for all three clients, flushed after each poll.
+    let timings = crate::metrics::Timings::default();
     let gerrit = Gerrit::new(&config.gerrit.url, gerrit_creds, config.gerrit.timeout)
-        .context("cannot set up the Gerrit client")?;
+        .context("cannot set up the Gerrit client")?
+        .with_timings(timings.clone());
     let netrc = credentials::netrc_path(config.jenkins.netrc.as_deref())?;
     let jenkins_creds = credentials::for_url(&config.jenkins.url, &netrc)?;
     let jenkins = Jenkins::new(&config.jenkins.url, jenkins_creds, config.jenkins.timeout)
-        .context("cannot set up the Jenkins client")?;
+        .context("cannot set up the Jenkins client")?
+        .with_timings(timings.clone());
     if !config.gmail.token_cache.exists() {
         if std::io::stdin().is_terminal() {
             println!(
@@ -491,7 +509,9 @@ pub async fn build(
             );
         }
     }
-    let gmail = Gmail::connect(&config.gmail, Authorize::Never).await?;
+    let gmail = Gmail::connect(&config.gmail, Authorize::Never)
+        .await?
+        .with_timings(timings);
     let journal = Journal::open(&config.state.path, "gmail-listener")?;
     let retention = i64::try_from(config.state.retention.as_millis()).unwrap_or(i64::MAX);
     if let Err(e) = journal.prune(retention).await {

@@ -457,7 +457,12 @@ async fn bad_input_gets_a_one_line_4xx_and_nothing_accepted_is_lost() {
         assert!((400..500).contains(&status), "{what}: {status} {answer}");
         rendered.push(format!("{endpoint} {what}: {status} {answer}"));
     }
-    for (method, path) in [("GET", "/"), ("GET", "/drop-rejection"), ("POST", "/other")] {
+    // GET / is the status board (SPEC §14); other methods on / are still refused.
+    for (method, path) in [
+        ("DELETE", "/"),
+        ("GET", "/drop-rejection"),
+        ("POST", "/other"),
+    ] {
         let response = reqwest::Client::new()
             .request(method.parse().expect("method"), format!("{}{path}", l.url))
             .send()

@@ -1,6 +1,9 @@
 //! The one integration-test binary: the shared harness, then scenario files per feature.
 
+mod board;
+mod browser;
 mod build_listener;
+mod check;
 mod crash;
 mod exactly_once;
 mod gmail_listener;
@@ -8,3 +11,4 @@ mod harness;
 mod presubmit;
 mod speed;
 mod trust;
+mod webhook;

@@ -1,0 +1,79 @@
+//! `[status] webhook_url` (SPEC §14): every change of a build's status (`pending` included)
+//! is POSTed as `{"payload": <the change as /api/v1/changes shows it>}`.
+//!
+//! It follows the same feed as `/sse` (the journal's `status` events, of both processes) and
+//! sends each POST from a task of its own with a 10 s timeout, once: a slow or dead receiver
+//! never delays a callback, a vote or the next webhook, and a failure is only logged. At most
+//! [`IN_FLIGHT`] POSTs wait at once; past that a POST is dropped with a warning rather than
+//! piling up tasks behind a receiver that hangs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::Semaphore;
+
+use super::AppState;
+use super::api::{change_json, parse_change};
+use crate::journal::EventKind;
+
+/// How long one POST may take.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// POSTs waiting for an answer at most.
+pub const IN_FLIGHT: usize = 64;
+
+/// Sends the webhook for every status event from now on, until the server stops.
+pub(super) async fn run(app: AppState, url: String) {
+    let client = match reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .connect_timeout(TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("bionicbb/", env!("CARGO_PKG_VERSION")))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the webhook's HTTP client: no webhooks");
+            return;
+        }
+    };
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    let start = app.journal.last_event_id().await.unwrap_or(0);
+    let mut cursor = app.status.feed.subscribe(app.journal.clone(), start);
+    while let Some(w) = cursor.next().await {
+        let e = &w.event.event;
+        if e.kind != EventKind::Status {
+            continue;
+        }
+        let Some(Ok((project, number))) = e.change.as_deref().map(parse_change) else {
+            continue;
+        };
+        let view = match app.journal.change(project, number).await {
+            Ok(Some((view, _))) => view,
+            Ok(None) => continue,
+            Err(err) => {
+                tracing::warn!(error = %err, "webhook: cannot read the change");
+                continue;
+            }
+        };
+        let body = json!({ "payload": change_json(&app.config, &view) });
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(change = %view.key(), "webhook: {IN_FLIGHT} POSTs already waiting; \
+                this status change is not sent");
+            continue;
+        };
+        let (client, url, key) = (client.clone(), url.clone(), view.key());
+        let status = e.status.clone().unwrap_or_default();
+        tokio::spawn(async move {
+            let _permit = permit;
+            match client.post(&url).json(&body).send().await {
+                Ok(r) if r.status().is_success() => {
+                    tracing::debug!(change = %key, status = %status, "webhook sent");
+                }
+                Ok(r) => tracing::warn!(change = %key, http = %r.status(), "webhook refused"),
+                Err(err) => tracing::warn!(change = %key, error = %err, "webhook failed"),
+            }
+        });
+    }
+}

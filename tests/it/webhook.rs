@@ -1,0 +1,171 @@
+//! `[status] webhook_url` (SPEC §14): one POST per build status change, with the change as
+//! `/api/v1/changes` shows it; a receiver that never answers delays nothing.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::routing::post;
+use serde_json::Value;
+use standins::Events;
+
+use crate::board::get_json;
+use crate::harness::{self, Env, MailSpec, PROJECT, change_id_for, eventually};
+
+/// A receiver recording every body it is sent.
+async fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let got: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let app = axum::Router::new()
+        .route(
+            "/hook",
+            post(
+                |State(got): State<Arc<Mutex<Vec<Value>>>>, body: axum::body::Bytes| async move {
+                    let v = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    got.lock().unwrap_or_else(|p| p.into_inner()).push(v);
+                    "ok"
+                },
+            ),
+        )
+        .with_state(got.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, got)
+}
+
+/// A receiver that accepts connections and never answers; returns how many it accepted.
+async fn black_hole() -> (String, Arc<Mutex<usize>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    let accepted: Arc<Mutex<usize>> = Arc::default();
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            *count.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+            held.push(socket);
+        }
+    });
+    (url, accepted)
+}
+
+fn with_webhook(env: &Env, url: &str) {
+    let mut text = std::fs::read_to_string(&env.config_path).expect("config");
+    text.push_str(&format!("\n[status]\nwebhook_url = \"{url}\"\n"));
+    std::fs::write(&env.config_path, text).expect("config");
+}
+
+fn statuses(got: &Mutex<Vec<Value>>) -> Vec<String> {
+    got.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|v| v["payload"]["patch_sets"][0]["builds"][0]["status"].to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_status_change_is_posted_with_the_change_as_the_api_shows_it() {
+    let mut env = Env::new().await;
+    let (url, got) = receiver().await;
+    with_webhook(&env, &url);
+    let l = harness::start_listener(env.config(), None).await;
+    let n = env.change(8001, &change_id_for(8001));
+    env.deliver(&MailSpec::new("newchange", n, 1).render());
+    env.poll_once().await;
+    let q = env.expect_builds(1).remove(0).queue_id;
+    assert!(eventually(harness::WAIT, || statuses(&got).len() == 1).await);
+    for phase in ["QUEUED", "STARTED"] {
+        let body = env.world.jenkins_event_body(q, phase, None);
+        assert_eq!(l.post("/", body).await.0, 200);
+    }
+    assert!(eventually(harness::WAIT, || statuses(&got).len() == 2).await);
+    env.world
+        .jenkins_run(q, "FAILURE", &l.notify_url(), Events::Completed)
+        .await
+        .expect("callbacks");
+    l.settle().await;
+    env.expect_reviews(1);
+    assert!(eventually(harness::WAIT, || statuses(&got).len() >= 3).await);
+    // The vote may land after the status change: the last word is the change as it is now.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        statuses(&got),
+        ["\"pending\"", "\"building\"", "\"failed\""]
+    );
+    let last = got.lock().unwrap_or_else(|p| p.into_inner())[2].clone();
+    let api = get_json(&format!("{}/api/v1/changes/{PROJECT}~{n}", l.url)).await;
+    let payload = &last["payload"];
+    assert_eq!(payload["change"], format!("{PROJECT}~{n}"));
+    let mut keys: Vec<&String> = payload.as_object().expect("object").keys().collect();
+    let mut api_keys: Vec<&String> = api
+        .as_object()
+        .expect("object")
+        .keys()
+        .filter(|k| *k != "events")
+        .collect();
+    keys.sort();
+    api_keys.sort();
+    assert_eq!(keys, api_keys);
+    assert_eq!(
+        payload["patch_sets"][0]["builds"],
+        api["patch_sets"][0]["builds"]
+    );
+    l.stop().await;
+    env.expect_all_trashed();
+    env.finish();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_never_answers_delays_nothing() {
+    let mut env = Env::new().await;
+    let (url, accepted) = black_hole().await;
+    with_webhook(&env, &url);
+    let l = harness::start_listener(env.config(), None).await;
+    let n = env.change(8002, &change_id_for(8002));
+    env.deliver(&MailSpec::new("newchange", n, 1).render());
+    let started = Instant::now();
+    env.poll_once().await;
+    let q = env.expect_builds(1).remove(0).queue_id;
+    let codes = env
+        .world
+        .jenkins_run(q, "SUCCESS", &l.notify_url(), Events::All)
+        .await
+        .expect("callbacks");
+    assert!(codes.iter().all(|c| (200..300).contains(c)), "{codes:?}");
+    l.settle().await;
+    env.expect_reviews(1);
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "the story took {took:?}");
+    // The webhook did try, and its POSTs are still hanging.
+    assert!(
+        eventually(harness::WAIT, || *accepted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            >= 2)
+        .await
+    );
+    let health = Instant::now();
+    assert_eq!(
+        reqwest::get(format!("{}/healthz", l.url))
+            .await
+            .expect("healthz")
+            .status(),
+        200
+    );
+    assert!(health.elapsed() < Duration::from_secs(1));
+    let stop = Instant::now();
+    l.stop().await;
+    assert!(
+        stop.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        stop.elapsed()
+    );
+    env.expect_all_trashed();
+    env.finish();
+}
