@@ -26,6 +26,7 @@ pub mod credentials;
 pub mod effects;
 pub mod gerrit;
 pub mod gmail;
+pub mod intake;
 pub mod jenkins;
 pub mod journal;
 pub mod mail;

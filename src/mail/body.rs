@@ -65,6 +65,34 @@ pub(super) fn review(body: &str, source: Source) -> Review {
         votes,
         command_text: command_text(&lines[i.min(lines.len())..]),
         author,
+        text_in_comments: false,
+    }
+}
+
+/// The review in a change message's text as Gerrit stores it (`Patch Set 3: Verified+1`,
+/// a blank line, `(2 comments)`, the message), as a webhook event carries it. When the message
+/// says it has comments, their text (where Gerrit 3.x puts a reply's words) is only in Gerrit.
+pub(super) fn change_message(text: &str, author: Option<String>) -> Review {
+    let lines: Vec<&str> = text.split('\n').map(|l| l.trim_end_matches('\r')).collect();
+    let mut i = skip_blank(&lines, 0);
+    let mut text_in_comments = false;
+    let (patch_set, votes) = match lines.get(i).and_then(|l| vote_line(l)) {
+        Some(v) => {
+            i = skip_blank(&lines, i + 1);
+            if lines.get(i).is_some_and(|l| is_comment_count(l)) {
+                text_in_comments = true;
+                i += 1;
+            }
+            v
+        }
+        None => (None, Vec::new()),
+    };
+    Review {
+        patch_set,
+        votes,
+        command_text: command_text(&lines[i.min(lines.len())..]),
+        author,
+        text_in_comments,
     }
 }
 

@@ -99,12 +99,24 @@ pub struct Review {
     pub command_text: String,
     /// `<Name>` from `<Name> has posted comments on this change.`
     pub author: Option<String>,
+    /// The hint says the text is in patch-set-level comments it does not carry (a webhook
+    /// event of Gerrit 3.x, whose reply text is a `PATCHSET_LEVEL` comment): Gerrit's copy of
+    /// the message is read for commands whatever `command_text` holds.
+    pub text_in_comments: bool,
 }
 
 impl Review {
     /// Whether the vote line carries exactly this token (e.g. `Verified+1`).
     pub fn has_vote(&self, token: &str) -> bool {
         self.votes.iter().any(|v| v == token)
+    }
+
+    /// Whether the review may hold something for the bot: a command, a `Verified+1`, or text
+    /// only Gerrit has.
+    pub fn may_concern_the_bot(&self) -> bool {
+        self.text_in_comments
+            || !crate::command::command_lines(&self.command_text).is_empty()
+            || self.has_vote("Verified+1")
     }
 }
 
@@ -233,6 +245,11 @@ pub fn parse(raw: &[u8], senders: &[String]) -> Result<Notification, SetAside> {
         message_id: message.message_id().map(one_line),
         review,
     })
+}
+
+/// The review in a change message's stored text (see [`Review::text_in_comments`]).
+pub fn review_of_change_message(text: &str, author: Option<String>) -> Review {
+    body::change_message(text, author)
 }
 
 /// Whether `address` matches `pattern` as a whole, ignoring case; `*` in the pattern matches

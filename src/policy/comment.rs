@@ -99,7 +99,10 @@ pub fn find<'a>(n: &Notification, review: &Review, f: &'a ChangeFacts) -> Option
         .find_map(|m| {
             let text = message_text(m, &f.comments);
             let votes = header_votes(m);
-            let holds = if wanted.is_empty() {
+            let holds = if review.text_in_comments && wanted.is_empty() {
+                // Found by author, patch set and time; its text is Gerrit's.
+                review.votes.is_empty() || same_votes(&review.votes, &votes)
+            } else if wanted.is_empty() {
                 !review.votes.is_empty() && same_votes(&review.votes, &votes)
             } else {
                 let lines = command::command_lines(&text);

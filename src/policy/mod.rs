@@ -168,9 +168,7 @@ pub struct Identity<'a> {
 pub fn needs_facts(n: &Notification, _cfg: &PresubmitConfig, _me: &Identity<'_>) -> bool {
     match n.message_type {
         MessageType::NewChange | MessageType::NewPatchSet => true,
-        MessageType::Comment => n.review.as_ref().is_some_and(|r| {
-            !command::command_lines(&r.command_text).is_empty() || r.has_vote("Verified+1")
-        }),
+        MessageType::Comment => n.review.as_ref().is_some_and(|r| r.may_concern_the_bot()),
         _ => false,
     }
 }
@@ -220,7 +218,7 @@ fn decide_comment(
     let Some(review) = &n.review else {
         return vec![Decision::Skip(SkipReason::NoCommands)];
     };
-    if command::command_lines(&review.command_text).is_empty() && !review.has_vote("Verified+1") {
+    if !review.may_concern_the_bot() {
         return vec![Decision::Skip(SkipReason::NoCommands)];
     }
     let Some(f) = facts else { return vec![] };

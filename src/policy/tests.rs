@@ -106,6 +106,7 @@ fn comment(votes: &[&str], text: &str) -> Notification {
         votes: votes.iter().map(|v| v.to_string()).collect(),
         command_text: text.into(),
         author: Some("Dev".into()),
+        text_in_comments: false,
     });
     n
 }

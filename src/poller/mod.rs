@@ -23,6 +23,7 @@ use crate::credentials::Secret;
 use crate::effects::{self, Backoff, Effectors, Listener};
 use crate::gerrit::Gerrit;
 use crate::gmail::{Gmail, GmailError};
+use crate::intake::{Done, Intake};
 use crate::jenkins::Jenkins;
 use crate::journal::{IntentKind, Journal, JournalError, NewEvent, Owner};
 
@@ -58,6 +59,13 @@ impl PollReport {
         self.replies += other.replies;
         self.drop_rejections += other.drop_rejections;
     }
+
+    fn add_done(&mut self, done: &Done) {
+        self.builds += done.builds;
+        self.cleans += done.cleans;
+        self.replies += done.replies;
+        self.drop_rejections += done.drop_rejections;
+    }
 }
 
 /// A failure that ends a poll early (the mailbox itself is unusable this time).
@@ -77,7 +85,7 @@ pub enum PollError {
 
 /// Everything a poll needs; built once at start-up.
 pub struct Poller {
-    pub config: Config,
+    pub config: Arc<Config>,
     pub gmail: Arc<Gmail>,
     pub gerrit: Gerrit,
     pub jenkins: Jenkins,
@@ -85,6 +93,8 @@ pub struct Poller {
     pub effectors: Effectors,
     /// Decide and print; trigger, post, record and move nothing.
     pub dry_run: bool,
+    /// Turns a mail (and the reconcile pass's findings) into intents.
+    pub intake: Intake,
     lease: JoinHandle<()>,
     sync: tokio::sync::Mutex<Sync>,
 }
@@ -177,8 +187,18 @@ impl Poller {
         // A failed effect is retried with its mail, on the mail's own backoff.
         effectors.backoff = Backoff::NONE;
         let lease = tokio::spawn(effects::renew_lease(effectors.clone()));
+        let config = Arc::new(config);
+        let intake = Intake {
+            config: config.clone(),
+            gerrit: gerrit.clone(),
+            jenkins: jenkins.clone(),
+            journal: journal.clone(),
+            effectors: effectors.clone(),
+            dry_run,
+        };
         Ok(Poller {
             config,
+            intake,
             gmail,
             gerrit,
             jenkins,
