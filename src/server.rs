@@ -45,6 +45,7 @@ use crate::console::{self, Kind};
 use crate::credentials::{self, Secret};
 use crate::effects::{self, Backoff, Effect, Effectors, Payload, Runner, Verify};
 use crate::gerrit::Gerrit;
+use crate::intake::Intake;
 use crate::jenkins::Jenkins;
 use crate::journal::{
     Accepted, CallbackPhase, IntentKind, Journal, JournalError, NewEvent, Owner, Plan, Planned,
@@ -55,6 +56,7 @@ use crate::types::rest_id_from_plain;
 mod api;
 mod board;
 mod feed;
+mod gerrit_events;
 pub mod status;
 mod webhook;
 
@@ -79,6 +81,8 @@ pub struct AppState {
     wake: Arc<Notify>,
     /// The board, API, `/sse`, `/metrics` and webhook (SPEC §14).
     pub status: status::Status,
+    /// Hints from Gerrit's webhooks plugin; None without Jenkins credentials.
+    pub intake: Option<Intake>,
 }
 
 impl AppState {
@@ -95,10 +99,21 @@ impl AppState {
             timings: gerrit.timings().clone(),
             ..status::Status::default()
         };
-        effectors.gerrit = Some(gerrit);
-        effectors.jenkins = jenkins;
+        effectors.gerrit = Some(gerrit.clone());
+        effectors.jenkins = jenkins.clone();
+        let config = Arc::new(config);
+        // `POST /gerrit-events` triggers builds itself, so it needs Jenkins.
+        let intake = jenkins.map(|jenkins| Intake {
+            config: config.clone(),
+            gerrit,
+            jenkins,
+            journal: journal.clone(),
+            effectors: effectors.clone(),
+            dry_run: false,
+        });
         AppState {
-            config: Arc::new(config),
+            intake,
+            config,
             journal,
             effectors,
             token,
@@ -110,6 +125,9 @@ impl AppState {
     /// Sets the retry pacing of the runner.
     pub fn with_backoff(mut self, backoff: Backoff) -> AppState {
         self.effectors.backoff = backoff;
+        if let Some(intake) = &mut self.intake {
+            intake.effectors.backoff = backoff;
+        }
         self
     }
 
@@ -183,6 +201,10 @@ pub fn create_app(state: AppState) -> Router {
                 .merge(get(board::page)),
         )
         .route("/drop-rejection", post(drop_rejection).route_layer(token()))
+        .route(
+            "/gerrit-events",
+            post(gerrit_events::receive).route_layer(token()),
+        )
         .merge(api::routes())
         .route("/healthz", get(healthz))
         .fallback(not_found)
@@ -616,35 +638,7 @@ async fn drop_rejection(
     let (change, patch_set) = parse_drop_request(&body)
         .inspect_err(|e| tracing::warn!(error = %e, "bad drop-rejection request"))?;
     let span = tracing::info_span!("drop_rejection", change = %change, patch_set);
-    let rest = rest_id_from_plain(&change);
-    let queued = NewEvent::new(
-        Kind::Check,
-        "drop-rejection",
-        format!("{change} patch set {patch_set}: queued"),
-    )
-    .change(change.clone(), Some(patch_set));
-    let done = NewEvent::new(
-        Kind::Check,
-        "gerrit",
-        format!("drop-rejection => {change} patch set {patch_set}: {{outcome}}"),
-    )
-    .change(change.clone(), Some(patch_set));
-    let planned = effects::plan(
-        // A unique key: the same request made again later is a new request (only an
-        // identical one still pending is merged, by `record_deduped`).
-        format!("drop:{rest}:{patch_set}:{}", crate::journal::now_ms()),
-        Payload {
-            effect: Effect::DropRejection {
-                change: rest,
-                revision: patch_set.to_string(),
-            },
-            context: "gerrit".into(),
-            done: Some(done),
-        },
-        Some(change),
-        Some(patch_set),
-        "drop-rejection",
-    );
+    let (planned, queued) = drop_rejection_plan(&change, patch_set);
     let (id, new) = app
         .journal
         .record_deduped(planned, vec![queued.clone()])
@@ -659,6 +653,41 @@ async fn drop_rejection(
         StatusCode::ACCEPTED,
         json!({ "result": "queued", "id": id }),
     ))
+}
+
+/// The intent of lifting the bot's Verified-1 from `change`'s patch set (the effector checks
+/// Gerrit for a person's Verified+1 first), and the line saying it is queued.
+fn drop_rejection_plan(change: &str, patch_set: u32) -> (Planned, NewEvent) {
+    let rest = rest_id_from_plain(change);
+    let queued = NewEvent::new(
+        Kind::Check,
+        "drop-rejection",
+        format!("{change} patch set {patch_set}: queued"),
+    )
+    .change(change, Some(patch_set));
+    let done = NewEvent::new(
+        Kind::Check,
+        "gerrit",
+        format!("drop-rejection => {change} patch set {patch_set}: {{outcome}}"),
+    )
+    .change(change, Some(patch_set));
+    let planned = effects::plan(
+        // A unique key: the same request made again later is a new request (only an
+        // identical one still pending is merged, by `record_deduped`).
+        format!("drop:{rest}:{patch_set}:{}", crate::journal::now_ms()),
+        Payload {
+            effect: Effect::DropRejection {
+                change: rest,
+                revision: patch_set.to_string(),
+            },
+            context: "gerrit".into(),
+            done: Some(done),
+        },
+        Some(change.to_string()),
+        Some(patch_set),
+        "drop-rejection",
+    );
+    (planned, queued)
 }
 
 fn parse_drop_request(body: &[u8]) -> Result<(String, u32), BodyError> {
@@ -735,18 +764,24 @@ pub fn app_state(config: Config, token: Option<Secret>) -> anyhow::Result<AppSta
     let netrc = credentials::netrc_path(config.gerrit.netrc.as_deref())?;
     let creds = credentials::for_url(&config.gerrit.url, &netrc)?;
     let gerrit = Gerrit::new(&config.gerrit.url, creds, config.gerrit.timeout)?;
-    let jenkins = if config.jenkins.verify_callbacks {
-        let netrc = credentials::netrc_path(config.jenkins.netrc.as_deref())?;
-        let creds = credentials::for_url(&config.jenkins.url, &netrc)
-            .context("[jenkins] verify_callbacks needs the Jenkins credentials")?;
-        // Its requests are timed with Gerrit's, for /metrics.
-        Some(
+    // Jenkins confirms callbacks (`verify_callbacks`) and takes the builds `/gerrit-events`
+    // asks for; without its credentials only the first is a set-up error.
+    let jenkins_creds = credentials::netrc_path(config.jenkins.netrc.as_deref())
+        .and_then(|netrc| credentials::for_url(&config.jenkins.url, &netrc));
+    let jenkins = match jenkins_creds {
+        Ok(creds) => Some(
+            // Its requests are timed with Gerrit's, for /metrics.
             Jenkins::new(&config.jenkins.url, creds, config.jenkins.timeout)
                 .context("cannot set up the Jenkins client")?
                 .with_timings(gerrit.timings().clone()),
-        )
-    } else {
-        None
+        ),
+        Err(e) if config.jenkins.verify_callbacks => {
+            return Err(e).context("[jenkins] verify_callbacks needs the Jenkins credentials");
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "no Jenkins credentials: POST /gerrit-events is off");
+            None
+        }
     };
     Ok(AppState::new(config, journal, gerrit, jenkins, token))
 }

@@ -206,6 +206,11 @@ impl Intake {
             Ok(k) => k,
             Err(e) => return Carried::Failed(e, Vec::new()),
         };
+        self.run(&run_keys, done).await
+    }
+
+    /// Claims and carries out recorded intents (as [`Intake::record`] returned them).
+    pub async fn run(&self, run_keys: &[(String, IntentKind)], done: &mut Done) -> Carried {
         let mut failure = None;
         let mut waiting = false;
         let claims = match self
@@ -219,7 +224,7 @@ impl Intake {
             Ok(c) => c,
             Err(e) => return Carried::Failed(format!("state database: {e}"), Vec::new()),
         };
-        for (claim, (_, kind)) in claims.into_iter().zip(&run_keys) {
+        for (claim, (_, kind)) in claims.into_iter().zip(run_keys) {
             match claim {
                 Claim::Run(intent) => match self.effectors.run(&intent).await {
                     Ok(Finish::Done { .. }) => count(done, *kind, &intent.payload),
@@ -234,7 +239,7 @@ impl Intake {
         }
         match (failure, waiting) {
             (Some(error), _) => {
-                Carried::Failed(error, run_keys.into_iter().map(|(k, _)| k).collect())
+                Carried::Failed(error, run_keys.iter().map(|(k, _)| k.clone()).collect())
             }
             (None, true) => Carried::Waiting,
             (None, false) => Carried::Done,

@@ -1,1 +1,247 @@
+//! Events from Gerrit's webhooks plugin (`POST /gerrit-events`, SPEC §15) as hints.
+//!
+//! The plugin posts every project event as JSON. Only `patchset-created` and `comment-added`
+//! are hints for the bot; any other well-formed event is [`Event::Ignored`]. Two spellings of the
+//! top-level fields exist: the plugin serialises with plain Gson (`"project":{"name":"p"}`,
+//! `"changeKey":{"key":"I…"}`, or `{"id":"I…"}` before Gerrit 3.1), while `stream-events`
+//! writes `"project":"p"` and `{"id":"I…"}`; the nested `change` object is the same in both and
+//! is what is read, the top-level fields only have to agree with it. Numbers are ints since
+//! Gerrit 2.14 and strings before.
+//!
+//! An event is only a hint, like a mail: the change, its patch sets and the comment are read
+//! from Gerrit before anything is done, so a forged event builds nothing Gerrit does not show.
 
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::mail::{MessageType, Notification, review_of_change_message};
+use crate::types::{PatchSet, Project};
+
+/// The largest event accepted: a commit message and its metadata, with room to spare.
+pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
+
+/// An event, read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A hint: handled like the matching mail.
+    Hint(Box<Notification>),
+    /// Well formed, but nothing for the bot (its type).
+    Ignored(String),
+}
+
+/// Why an event is malformed: one line, for the 4xx.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    #[error("the event is empty")]
+    Empty,
+    #[error("the event is larger than {MAX_EVENT_BYTES} bytes")]
+    TooLarge,
+    #[error("the event is not UTF-8 JSON: {0}")]
+    NotJson(String),
+    #[error("the event has no `type`")]
+    NoType,
+    #[error("the {kind} event has no `{field}`")]
+    Missing { kind: String, field: &'static str },
+    #[error("the {kind} event's `{field}` is not valid: {why}")]
+    Invalid {
+        kind: String,
+        field: &'static str,
+        why: String,
+    },
+}
+
+#[derive(Deserialize)]
+struct Raw {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    change: Option<RawChange>,
+    #[serde(rename = "patchSet")]
+    patch_set: Option<RawPatchSet>,
+    project: Option<Value>,
+    #[serde(rename = "changeKey")]
+    change_key: Option<Value>,
+    author: Option<RawAccount>,
+    comment: Option<String>,
+    #[serde(rename = "eventCreatedOn")]
+    created_on: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct RawChange {
+    project: Option<String>,
+    branch: Option<String>,
+    id: Option<String>,
+    number: Option<Value>,
+    subject: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawPatchSet {
+    number: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct RawAccount {
+    name: Option<String>,
+}
+
+/// Reads one event body.
+pub fn parse(body: &[u8]) -> Result<Event, EventError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(EventError::Empty);
+    }
+    if body.len() > MAX_EVENT_BYTES {
+        return Err(EventError::TooLarge);
+    }
+    let raw: Raw = serde_json::from_slice(body).map_err(|e| EventError::NotJson(one_line(&e)))?;
+    let kind = raw.kind.clone().ok_or(EventError::NoType)?;
+    let message_type = match kind.as_str() {
+        "patchset-created" => MessageType::NewPatchSet,
+        "comment-added" => MessageType::Comment,
+        _ => return Ok(Event::Ignored(sanitize_kind(&kind))),
+    };
+    let missing = |field| EventError::Missing {
+        kind: kind.clone(),
+        field,
+    };
+    let invalid = |field, why: &str| EventError::Invalid {
+        kind: kind.clone(),
+        field,
+        why: why.to_string(),
+    };
+    let change = raw.change.as_ref().ok_or_else(|| missing("change"))?;
+    let project = change
+        .project
+        .clone()
+        .ok_or_else(|| missing("change.project"))?;
+    if project.is_empty() || project.len() > 255 || project.chars().any(char::is_control) {
+        return Err(invalid("change.project", "not a project name"));
+    }
+    if let Some(top) = &raw.project {
+        let name = top
+            .as_str()
+            .or_else(|| top.get("name").and_then(Value::as_str));
+        if name != Some(project.as_str()) {
+            return Err(invalid("project", "it does not name the change's project"));
+        }
+    }
+    let change_id = change.id.clone().ok_or_else(|| missing("change.id"))?;
+    if !is_change_id(&change_id) {
+        return Err(invalid(
+            "change.id",
+            "not a Change-Id (I and 40 hex digits)",
+        ));
+    }
+    if let Some(key) = &raw.change_key {
+        let id = key
+            .get("key")
+            .or_else(|| key.get("id"))
+            .and_then(Value::as_str);
+        if id != Some(change_id.as_str()) {
+            return Err(invalid(
+                "changeKey",
+                "it does not name the change's Change-Id",
+            ));
+        }
+    }
+    let number = change
+        .number
+        .as_ref()
+        .ok_or_else(|| missing("change.number"))
+        .and_then(|v| positive(v).ok_or_else(|| invalid("change.number", "not a number")))?;
+    let patch_set = raw
+        .patch_set
+        .as_ref()
+        .and_then(|p| p.number.as_ref())
+        .ok_or_else(|| missing("patchSet.number"))
+        .and_then(|v| positive(v).ok_or_else(|| invalid("patchSet.number", "not a number")))?;
+    let patch_set = u32::try_from(patch_set)
+        .map(PatchSet)
+        .map_err(|_| invalid("patchSet.number", "too large"))?;
+    let branch = change
+        .branch
+        .clone()
+        .filter(|b| !b.is_empty() && !b.chars().any(char::is_control));
+    let mut n = Notification {
+        message_type: if message_type == MessageType::NewPatchSet && patch_set.0 == 1 {
+            MessageType::NewChange
+        } else {
+            message_type
+        },
+        change_id,
+        patch_set,
+        project: Project(project),
+        branch,
+        change_number: Some(number),
+        sender: String::new(),
+        reply_to: Vec::new(),
+        subject: change.subject.clone().unwrap_or_default(),
+        message_id: None,
+        review: None,
+        comment_date: None,
+    };
+    if n.message_type == MessageType::Comment {
+        let comment = raw.comment.as_deref().ok_or_else(|| missing("comment"))?;
+        let author = raw
+            .author
+            .as_ref()
+            .and_then(|a| a.name.clone())
+            .ok_or_else(|| missing("author.name"))?;
+        let created = raw
+            .created_on
+            .as_ref()
+            .ok_or_else(|| missing("eventCreatedOn"))
+            .and_then(|v| {
+                positive(v)
+                    .and_then(|s| i64::try_from(s).ok())
+                    .and_then(|s| s.checked_mul(1000))
+                    .ok_or_else(|| invalid("eventCreatedOn", "not a time in seconds"))
+            })?;
+        let mut review = review_of_change_message(comment, Some(author));
+        // The comment is on the event's patch set whatever its first line says.
+        review.patch_set = Some(review.patch_set.unwrap_or(patch_set));
+        n.comment_date = Some(created);
+        n.review = Some(review);
+    }
+    Ok(Event::Hint(Box::new(n)))
+}
+
+/// What keys the effects of an event that is not a comment Gerrit recorded.
+pub fn fallback_key(n: &Notification) -> String {
+    format!(
+        "webhook:{}:{}:{}",
+        n.message_type,
+        n.locator().plain_id(),
+        n.patch_set
+    )
+}
+
+/// A JSON number or (Gerrit before 2.14) a string of digits, above zero.
+fn positive(v: &Value) -> Option<u64> {
+    let n = match v {
+        Value::Number(n) => n.as_u64()?,
+        Value::String(s)
+            if !s.is_empty() && s.len() <= 19 && s.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            s.parse().ok()?
+        }
+        _ => return None,
+    };
+    (n > 0).then_some(n)
+}
+
+fn is_change_id(s: &str) -> bool {
+    s.len() == 41 && s.starts_with('I') && s[1..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// An unknown type, as it may be echoed in a log line.
+fn sanitize_kind(kind: &str) -> String {
+    kind.chars().filter(|c| !c.is_control()).take(64).collect()
+}
+
+fn one_line(e: &serde_json::Error) -> String {
+    e.to_string().replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests;

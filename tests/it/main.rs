@@ -6,6 +6,7 @@ mod build_listener;
 mod check;
 mod crash;
 mod exactly_once;
+mod gerrit_events;
 mod gmail_listener;
 mod harness;
 mod presubmit;

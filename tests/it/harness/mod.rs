@@ -167,9 +167,22 @@ impl Env {
                 ..Default::default()
             },
         );
+        self.mail_of(name, number, ps, votes, text, &id)
+    }
+
+    /// The mail Gerrit sends for change message `message_id` (written by `name`).
+    pub fn mail_of(
+        &self,
+        name: &str,
+        number: u64,
+        ps: u32,
+        votes: &str,
+        text: &str,
+        message_id: &str,
+    ) -> MailSpec {
         let date = self
             .world
-            .gerrit_message_date(number, &id)
+            .gerrit_message_date(number, message_id)
             .expect("message date");
         let mut mail = MailSpec::comment(number, ps, votes, text);
         mail.author = name.to_string();
