@@ -61,6 +61,11 @@ pub struct GerritConfig {
     /// Per-request timeout.
     #[serde(default = "default_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+    /// How often gmail-listener asks Gerrit for open changes updated since its last look and
+    /// builds any current patch set never built (a lost mail delays a build, never loses it);
+    /// `0s` turns it off.
+    #[serde(default = "default_reconcile_interval", with = "humantime_serde")]
+    pub reconcile_interval: Duration,
 }
 
 /// `[jenkins]`: where builds are triggered.
@@ -278,6 +283,9 @@ fn default_gmail_api() -> String {
 }
 fn default_build_link() -> String {
     "{full_url}".into()
+}
+fn default_reconcile_interval() -> Duration {
+    Duration::from_secs(15 * 60)
 }
 fn default_max_body() -> usize {
     1024 * 1024

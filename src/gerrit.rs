@@ -99,6 +99,50 @@ impl GerritError {
     }
 }
 
+/// An open change as a query lists it: enough to tell whether its current patch set was built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenChange {
+    pub project: String,
+    pub branch: String,
+    pub change_id: String,
+    pub subject: String,
+    pub number: u64,
+    pub current_patch_set: u32,
+    /// When it last changed, milliseconds since the epoch (Gerrit's clock).
+    pub updated: i64,
+}
+
+/// Characters left as they are in a query parameter's value (RFC 3986 unreserved).
+const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// The reconcile pass's query (see [`Gerrit::open_changes`]). Project names are quoted, so a
+/// name with spaces or operators in it stays one name.
+pub fn open_changes_query(projects: &[String], after: Option<i64>) -> String {
+    let mut q = String::from("status:open");
+    let quoted: Vec<String> = projects
+        .iter()
+        .map(|p| {
+            format!(
+                "project:\"{}\"",
+                p.replace('\\', "\\\\").replace('"', "\\\"")
+            )
+        })
+        .collect();
+    match quoted.len() {
+        0 => {}
+        1 => q.push_str(&format!(" {}", quoted[0])),
+        _ => q.push_str(&format!(" ({})", quoted.join(" OR "))),
+    }
+    if let Some(t) = after {
+        q.push_str(&format!(" after:\"{}\"", wire::format_timestamp(t)));
+    }
+    q
+}
+
 /// What the gmail-listener needs to know about a change to decide whether and what to build.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangeFacts {
@@ -331,6 +375,35 @@ impl Gerrit {
         );
         let info: wire::ChangeInfo = self.call(Method::GET, &path, None).await?;
         info.into_facts()
+    }
+
+    /// The open changes of `projects` (every project when empty) updated at or after `after`
+    /// (milliseconds, Gerrit's clock; any time when None), newest first: `GET
+    /// /changes/?q=status:open+(project:A+OR+...)+after:"..."&o=CURRENT_REVISION`, `page` at a
+    /// time (`n`/`S`) while Gerrit says there are more, at most `max` in all.
+    pub async fn open_changes(
+        &self,
+        projects: &[String],
+        after: Option<i64>,
+        page: usize,
+        max: usize,
+    ) -> Result<Vec<OpenChange>, GerritError> {
+        let q = open_changes_query(projects, after);
+        let q = percent_encoding::utf8_percent_encode(&q, QUERY_VALUE).to_string();
+        let mut out = Vec::new();
+        loop {
+            let n = page.min(max - out.len()).max(1);
+            let path = format!("changes/?q={q}&o=CURRENT_REVISION&n={n}&S={}", out.len());
+            let list: Vec<wire::ChangeInfo> = self.call(Method::GET, &path, None).await?;
+            let more = list.last().is_some_and(|c| c.more_changes);
+            let got = list.len();
+            for c in list {
+                out.push(c.into_open_change()?);
+            }
+            if !more || got == 0 || out.len() >= max {
+                return Ok(out);
+            }
+        }
     }
 
     /// The change's patch-set-level comments (`/PATCHSET_LEVEL`), oldest first: modern web UIs

@@ -78,6 +78,14 @@ fn main() -> ExitCode {
         if cli.once {
             let report = poller.poll_once().await.context("poll failed")?;
             tracing::info!(?report, "poll finished");
+            // Cron runs catch lost mail too, once per `[gerrit] reconcile_interval`.
+            let reconciled = poller
+                .reconcile_if_due()
+                .await
+                .context("reconcile pass failed")?;
+            if let Some(r) = reconciled {
+                tracing::info!(?r, "reconcile pass finished");
+            }
             Ok(())
         } else {
             poller.run(cli::shutdown_signal()).await;

@@ -285,3 +285,36 @@ fn a_message_body_is_what_follows_the_patch_set_header() {
     assert_eq!(m("Patch Set 2: -Verified").body(), "");
     assert_eq!(m("Uploaded patch set 2.").body(), "Uploaded patch set 2.");
 }
+
+#[test]
+fn query_timestamps_are_formatted_as_gerrit_reads_them_and_round_trip() {
+    use super::wire::{format_timestamp, parse_timestamp};
+    assert_eq!(format_timestamp(0), "1970-01-01 00:00:00.000");
+    assert_eq!(
+        format_timestamp(1_359_712_772_126),
+        "2013-02-01 09:59:32.126"
+    );
+    assert_eq!(
+        format_timestamp(1_709_251_199_999),
+        "2024-02-29 23:59:59.999"
+    );
+    let mut rng = fastrand::Rng::with_seed(11);
+    for _ in 0..10_000 {
+        let ms = rng.i64(0..4_102_444_800_000); // up to 2100
+        assert_eq!(parse_timestamp(&format_timestamp(ms)), Some(ms));
+    }
+}
+
+#[test]
+fn the_reconcile_query_names_each_mapped_project_quoted() {
+    use super::open_changes_query;
+    assert_eq!(open_changes_query(&[], None), "status:open");
+    assert_eq!(
+        open_changes_query(&["platform/bionic".into()], Some(0)),
+        "status:open project:\"platform/bionic\" after:\"1970-01-01 00:00:00.000\""
+    );
+    assert_eq!(
+        open_changes_query(&["a".into(), "b c".into(), "d\"e".into()], None),
+        "status:open (project:\"a\" OR project:\"b c\" OR project:\"d\\\"e\")"
+    );
+}

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{Account, ChangeFacts, ChangeMessage, Comment, GerritError, RevisionVotes, VERIFIED};
+use super::{
+    Account, ChangeFacts, ChangeMessage, Comment, GerritError, OpenChange, RevisionVotes, VERIFIED,
+};
 use crate::types::PatchSet;
 
 #[derive(Deserialize)]
@@ -45,6 +47,12 @@ pub struct ChangeInfo {
     /// With `o=MESSAGES`.
     #[serde(default)]
     pub messages: Vec<MessageInfo>,
+    /// When the change last changed (Gerrit's timestamp).
+    #[serde(default)]
+    pub updated: Option<String>,
+    /// On the last change of a query's page when there are more.
+    #[serde(rename = "_more_changes", default)]
+    pub more_changes: bool,
 }
 
 #[derive(Deserialize)]
@@ -86,6 +94,36 @@ fn patch_set(v: &serde_json::Value) -> Option<PatchSet> {
 }
 
 impl ChangeInfo {
+    /// A query's entry as an [`OpenChange`] (asked with `o=CURRENT_REVISION`).
+    pub fn into_open_change(self) -> Result<OpenChange, GerritError> {
+        let missing = |what: &str| {
+            GerritError::Decode(format!(
+                "change {}: no {what} in the query's answer",
+                self.number
+            ))
+        };
+        let current_patch_set = self
+            .current_revision
+            .as_ref()
+            .and_then(|sha| self.revisions.get(sha))
+            .and_then(|rev| patch_set(&rev.number))
+            .ok_or_else(|| missing("current patch set"))?;
+        let updated = self
+            .updated
+            .as_deref()
+            .and_then(parse_timestamp)
+            .ok_or_else(|| missing("`updated` time"))?;
+        Ok(OpenChange {
+            project: self.project,
+            branch: self.branch,
+            change_id: self.change_id,
+            subject: self.subject,
+            number: self.number,
+            current_patch_set: current_patch_set.0,
+            updated,
+        })
+    }
+
     pub fn into_facts(mut self) -> Result<ChangeFacts, GerritError> {
         let missing = |what: &str| {
             GerritError::Decode(format!("change {}: no {what} in the answer", self.number))
@@ -271,6 +309,29 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
     Some(((days * 24 + h) * 60 + min) * 60_000 + sec * 1000 + millis)
+}
+
+/// Milliseconds since the epoch as a Gerrit query timestamp, `2013-02-01 09:59:32.126` (UTC).
+pub fn format_timestamp(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    let in_day = ms.rem_euclid(86_400_000);
+    // The civil date from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{:03}",
+        in_day / 3_600_000,
+        in_day / 60_000 % 60,
+        in_day / 1000 % 60,
+        in_day % 1000
+    )
 }
 
 /// `CommentInfo`, as far as the bot reads it.

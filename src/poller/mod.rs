@@ -23,6 +23,7 @@ use crate::credentials::Secret;
 use crate::effects::{self, Backoff, Effectors, Listener};
 use crate::gerrit::Gerrit;
 use crate::gmail::{Gmail, GmailError};
+use crate::intake::reconcile::{ReconcileError, Reconciled};
 use crate::intake::{Done, Intake};
 use crate::jenkins::Jenkins;
 use crate::journal::{IntentKind, Journal, JournalError, NewEvent, Owner};
@@ -210,25 +211,42 @@ impl Poller {
         })
     }
 
-    /// Polls until `shutdown` resolves. A poll in progress is then given
-    /// `[gmail] shutdown_timeout` to finish its mail; what is still running after that is given
-    /// back as intents in doubt, reconciled by the next start.
+    /// Polls (and runs the reconcile pass, `[gerrit] reconcile_interval`) until `shutdown`
+    /// resolves. A poll in progress is then given `[gmail] shutdown_timeout` to finish its
+    /// mail; what is still running after that is given back as intents in doubt, reconciled by
+    /// the next start.
     pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stop = async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        };
+        tokio::join!(
+            stop,
+            self.poll_loop(stop_rx.clone()),
+            self.reconcile_loop(stop_rx)
+        );
+        match self.journal.abandon(&self.effectors.owner).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(n, "gave back unfinished intents; they will be reconciled"),
+            Err(e) => tracing::error!(error = %e, "cannot give back unfinished intents"),
+        }
+        tracing::info!("gmail-listener stopped");
+    }
+
+    async fn poll_loop(&self, stop: tokio::sync::watch::Receiver<bool>) {
         let mut tick = tokio::time::interval(self.config.gmail.poll_interval);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        tokio::pin!(shutdown);
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         loop {
             tokio::select! {
-                () = &mut shutdown => break,
+                () = stopped(stop.clone()) => break,
                 _ = tick.tick() => {}
             }
-            let poll = self.poll_until(&stop_rx);
+            let poll = self.poll_until(&stop);
             tokio::pin!(poll);
             let result = tokio::select! {
                 r = &mut poll => r,
-                () = &mut shutdown => {
-                    let _ = stop_tx.send(true);
+                () = stopped(stop.clone()) => {
                     let limit = self.config.gmail.shutdown_timeout;
                     match tokio::time::timeout(limit, &mut poll).await {
                         Ok(r) => log_poll(&self.journal, r).await,
@@ -239,12 +257,36 @@ impl Poller {
             };
             log_poll(&self.journal, result).await;
         }
-        match self.journal.abandon(&self.effectors.owner).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(n, "gave back unfinished intents; they will be reconciled"),
-            Err(e) => tracing::error!(error = %e, "cannot give back unfinished intents"),
+    }
+
+    /// Runs the reconcile pass whenever it is due (checked every minute at most, and at
+    /// start: a bot that was down catches up at once).
+    async fn reconcile_loop(&self, stop: tokio::sync::watch::Receiver<bool>) {
+        let every = self.config.gerrit.reconcile_interval;
+        if every.is_zero() || self.dry_run {
+            return;
         }
-        tracing::info!("gmail-listener stopped");
+        let mut tick = tokio::time::interval(every.min(Duration::from_secs(60)));
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stopped(stop.clone()) => break,
+                _ = tick.tick() => {}
+            }
+            tokio::select! {
+                r = self.reconcile_if_due() => log_reconcile(&self.journal, r).await,
+                // Intents in hand are given back by `run` and reconciled at the next start.
+                () = stopped(stop.clone()) => break,
+            }
+        }
+    }
+
+    /// A reconcile pass if one is due (`--once` runs this after its poll).
+    pub async fn reconcile_if_due(&self) -> Result<Option<Reconciled>, ReconcileError> {
+        if self.dry_run {
+            return Ok(None);
+        }
+        self.intake.reconcile_if_due().await
     }
 
     /// One pass over the labelled mail.
@@ -472,6 +514,29 @@ impl Poller {
         let wait = i64::try_from(self.mail_backoff(attempts).as_millis()).unwrap_or(i64::MAX);
         if let Err(e) = self.journal.mail_failed(id, error, wait, keys).await {
             tracing::error!(error = %e, "cannot count the mail's failure");
+        }
+    }
+}
+
+/// Resolves once `stop` is true (or its sender is gone).
+async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+async fn log_reconcile(journal: &Journal, result: Result<Option<Reconciled>, ReconcileError>) {
+    match result {
+        Ok(Some(r)) if r.first => {
+            tracing::info!("reconcile: first pass; remembering where Gerrit is")
+        }
+        Ok(Some(r)) => tracing::info!(?r, "reconcile pass finished"),
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "reconcile pass failed; retrying at the next interval");
+            console::emit(
+                journal,
+                NewEvent::new(Kind::Error, "reconcile", e.to_string()),
+            )
+            .await;
         }
     }
 }

@@ -157,7 +157,16 @@ async fn with_the_plugin_on_patch_sets_and_commands_are_built_at_once_and_every_
         b.params.get("REF").is_some_and(|r| r.ends_with("/2")),
         "{b:?}"
     );
+    // The retry of patch set 1, still waiting in the queue, is cancelled (`cancel_superseded`).
     let world = env.world.clone();
+    assert!(
+        eventually(WAIT, || world.jenkins_queue().iter().any(
+            |q| q.cancelled && q.params.get("REF").is_some_and(|r| r.ends_with("/1"))
+        ))
+        .await,
+        "{:#?}",
+        world.jenkins_queue()
+    );
     assert!(
         eventually(WAIT, || world.gerrit_webhook_deliveries().len() >= 4).await,
         "{:?}",

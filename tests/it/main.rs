@@ -10,6 +10,7 @@ mod gerrit_events;
 mod gmail_listener;
 mod harness;
 mod presubmit;
+mod reconcile;
 mod speed;
 mod trust;
 mod webhook;
