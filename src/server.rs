@@ -1,5 +1,6 @@
 //! build-listener's HTTP API (SPEC §7): Jenkins Notification-plugin callbacks on `POST /`,
-//! `POST /drop-rejection` from gmail-listener, `GET /healthz`; and, read-only without a token,
+//! `POST /drop-rejection` from gmail-listener, Gerrit webhooks-plugin events on
+//! `POST /gerrit-events` (SPEC §15, [`gerrit_events`]), `GET /healthz`; and, read-only without a token,
 //! the status views of SPEC §14 (`GET /`, `/api/v1/*`, `/sse`, `/metrics`, the webhook: the
 //! submodules `board`, `api`, `feed`, `webhook`, started by [`status`]).
 //!
