@@ -10,11 +10,9 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use standins::{Fault, NewChange, Service, Standins};
 
 const CLIENTS: u64 = 32;
-const PHASES: [&str; 4] = ["QUEUED", "STARTED", "COMPLETED", "FINALIZED"];
 
 #[tokio::main]
 async fn main() {
@@ -25,6 +23,69 @@ async fn main() {
     for gerrit in [Duration::from_millis(20), Duration::from_secs(1)] {
         run(gerrit, per_client).await;
     }
+}
+
+/// Queues, runs and finishes `per_client` builds per client in the Jenkins stand-in (half
+/// SUCCESS, half FAILURE, each on one of `changes`); returns each client's builds as the
+/// plugin's four phase bodies.
+async fn seed_builds(
+    standins: &Standins,
+    changes: &[u64],
+    per_client: u64,
+) -> Vec<Vec<[String; 4]>> {
+    let world = &standins.world;
+    let (user, token) = world.jenkins_credentials();
+    let http = reqwest::Client::new();
+    let mut out = Vec::new();
+    for c in 0..CLIENTS {
+        let mut builds = Vec::new();
+        for i in 0..per_client {
+            let n = c * per_client + i;
+            let change = changes[(n % changes.len() as u64) as usize];
+            let params = [
+                (
+                    "REF",
+                    format!("refs/changes/{:02}/{change}/1", change % 100),
+                ),
+                ("CHANGE_ID", format!("I{n:040x}")),
+                ("PROJECT", "bionic".to_string()),
+                ("LUNCH_TARGET", String::new()),
+            ];
+            let response = http
+                .post(format!(
+                    "{}/job/bionic-presubmit/buildWithParameters",
+                    standins.jenkins_url
+                ))
+                .basic_auth(&user, Some(&token))
+                .form(&params)
+                .send()
+                .await
+                .expect("jenkins");
+            let queue_id: u64 = response
+                .headers()
+                .get("location")
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| l.trim_end_matches('/').rsplit('/').next()?.parse().ok())
+                .expect("queue id");
+            let status = if n.is_multiple_of(2) {
+                "SUCCESS"
+            } else {
+                "FAILURE"
+            };
+            let queued = world.jenkins_event_body(queue_id, "QUEUED", None);
+            world.jenkins_start(queue_id).expect("start");
+            let started = world.jenkins_event_body(queue_id, "STARTED", None);
+            world.jenkins_finish(queue_id, status).expect("finish");
+            builds.push([
+                queued,
+                started,
+                world.jenkins_event_body(queue_id, "COMPLETED", Some(status)),
+                world.jenkins_event_body(queue_id, "FINALIZED", Some(status)),
+            ]);
+        }
+        out.push(builds);
+    }
+    out
 }
 
 async fn run(gerrit_latency: Duration, per_client: u64) {
@@ -62,28 +123,22 @@ async fn run(gerrit_latency: Duration, per_client: u64) {
         assert!(Instant::now() < deadline, "build-listener did not start");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Real builds in the Jenkins stand-in, so that build-listener's check of each finished
+    // build (`[jenkins] verify_callbacks`, on by default) finds what the callback says; the
+    // bodies are the plugin's own bytes for each phase.
+    let bodies = seed_builds(&standins, &changes, per_client).await;
+    let pid = child.id().expect("pid");
+    let (listener_cpu0, bench_cpu0) = (cpu_ms(&pid.to_string()), cpu_ms("self"));
     let start = Instant::now();
-    let tasks: Vec<_> = (0..CLIENTS)
-        .map(|c| {
+    let tasks: Vec<_> = bodies
+        .into_iter()
+        .map(|builds| {
             let url = format!("{url}/?token=tok");
-            let changes = changes.clone();
             tokio::spawn(async move {
                 let client = reqwest::Client::new();
-                let mut latencies = Vec::with_capacity((per_client * 4) as usize);
-                for i in 0..per_client {
-                    let number = c * 1_000_000 + i + 1;
-                    let change = changes[(number % changes.len() as u64) as usize];
-                    for phase in PHASES {
-                        let mut build = json!({"number": number, "queue_id": number,
-                            "phase": phase, "url": format!("job/bionic-presubmit/{number}/"),
-                            "parameters": {"REF": format!("refs/changes/{:02}/{change}/1", change % 100),
-                                           "CHANGE_ID": "I0", "PROJECT": "bionic", "LUNCH_TARGET": ""}});
-                        if matches!(phase, "COMPLETED" | "FINALIZED") {
-                            build["status"] = json!(if number % 2 == 0 { "SUCCESS" } else { "FAILURE" });
-                        }
-                        let body = json!({"name": "bionic-presubmit", "url": "job/bionic-presubmit/",
-                                          "build": build})
-                        .to_string();
+                let mut latencies = Vec::with_capacity(builds.len() * 4);
+                for phases in builds {
+                    for body in phases {
                         let t = Instant::now();
                         let r = client
                             .post(&url)
@@ -106,6 +161,8 @@ async fn run(gerrit_latency: Duration, per_client: u64) {
         latencies.extend(t.await.expect("client"));
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let listener_cpu = cpu_ms(&pid.to_string()) - listener_cpu0;
+    let bench_cpu = cpu_ms("self") - bench_cpu0;
     latencies.sort();
     let pct = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)];
     let rss = child
@@ -120,13 +177,32 @@ async fn run(gerrit_latency: Duration, per_client: u64) {
     println!(
         "build-listener, Gerrit at {gerrit_latency:?}: {} callbacks ({CLIENTS} clients x \
          {per_client} builds x 4 phases) accepted durably in {elapsed:.2} s = {:.0}/s; answer \
-         p50 {:?} p99 {:?} max {:?}; peak RSS {rss} kB; reviews posted meanwhile: {}",
+         p50 {:?} p99 {:?} max {:?}; peak RSS {rss} kB; reviews posted meanwhile: {}; CPU per \
+         callback: build-listener {:.0} µs, load generator and stand-ins {:.0} µs",
         latencies.len(),
         latencies.len() as f64 / elapsed,
         pct(50),
         pct(99),
         latencies.last().copied().unwrap_or_default(),
-        world.gerrit_reviews().len()
+        world.gerrit_reviews().len(),
+        listener_cpu * 1000.0 / latencies.len() as f64,
+        bench_cpu * 1000.0 / latencies.len() as f64,
     );
     let _ = child.kill().await;
+}
+
+/// User + system CPU time of a process (`self` or a pid) so far, in milliseconds.
+fn cpu_ms(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after the last `)`.
+    let rest = stat.rsplit(')').next().unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the stat line: 12 and 13 after the state.
+    (ticks(11) + ticks(12)) * 10.0
 }

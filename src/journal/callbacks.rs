@@ -52,11 +52,8 @@ fn record(
 ) -> rusqlite::Result<(Accepted, Vec<NewEvent>)> {
     let number = i64::try_from(cb.number).unwrap_or(i64::MAX);
     let existing: Option<(String, Option<String>)> = c
-        .query_row(
-            "SELECT phases, acted_phase FROM callbacks WHERE job = ?1 AND number = ?2",
-            params![cb.job, number],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT phases, acted_phase FROM callbacks WHERE job = ?1 AND number = ?2")?
+        .query_row(params![cb.job, number], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let acted = match existing {
         None => {

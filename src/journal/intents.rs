@@ -313,11 +313,8 @@ fn take(c: &Connection, id: i64, me: &Owner, now: i64) -> rusqlite::Result<Inten
          WHERE id = ?1",
     )?
     .execute(params![id, me.id, now.saturating_add(me.lease_ms()), now])?;
-    c.query_row(
-        &format!("SELECT {COLUMNS} FROM intents WHERE id = ?1"),
-        params![id],
-        from_row,
-    )
+    c.prepare_cached(&format!("SELECT {COLUMNS} FROM intents WHERE id = ?1"))?
+        .query_row(params![id], from_row)
 }
 
 /// Whether an older intent of the same order key has not ended yet.
@@ -371,26 +368,39 @@ fn claim_due(
 ) -> rusqlite::Result<Vec<Intent>> {
     release_dead_owners(c, me, now)?;
     let kinds: Vec<String> = kinds.iter().map(|k| format!("'{}'", k.as_str())).collect();
-    let sql = format!(
-        "SELECT id FROM intents o
-         WHERE o.kind IN ({})
-           AND ((o.state = 'pending' AND o.next_attempt <= ?1 AND {})
-                OR (o.state = 'running' AND o.owner != ?2 AND o.lease_until < ?1))
-           AND (o.order_key IS NULL OR NOT EXISTS (
-                SELECT 1 FROM intents e WHERE e.order_key = o.order_key
-                AND e.state IN ('pending', 'running') AND e.id < o.id))
-         ORDER BY o.next_attempt, o.id LIMIT ?3",
-        kinds.join(", "),
-        if pending_too { "1" } else { "0" }
-    );
-    let ids: Vec<i64> = {
+    let kinds = kinds.join(", ");
+    // Each query walks `intents_due` (state, next_attempt) in order and stops after `limit`
+    // claimable rows: finished intents (nearly all of the table) are never read, and a backlog
+    // of pending ones is not sorted whole on every claim.
+    let behind = "(o.order_key IS NULL OR NOT EXISTS (
+                     SELECT 1 FROM intents e WHERE e.order_key = o.order_key
+                     AND e.state IN ('pending', 'running') AND e.id < o.id))";
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut found: Vec<(i64, i64)> = Vec::new();
+    if pending_too {
+        let sql = format!(
+            "SELECT id, next_attempt FROM intents o
+             WHERE state = 'pending' AND next_attempt <= ?1 AND kind IN ({kinds}) AND {behind}
+             ORDER BY next_attempt, id LIMIT ?2"
+        );
         let mut st = c.prepare_cached(&sql)?;
-        let rows = st.query_map(
-            params![now, me.id, i64::try_from(limit).unwrap_or(i64::MAX)],
-            |r| r.get(0),
-        )?;
-        rows.collect::<rusqlite::Result<_>>()?
-    };
+        let rows = st.query_map(params![now, limit], |r| Ok((r.get(1)?, r.get(0)?)))?;
+        found.extend(rows.collect::<rusqlite::Result<Vec<_>>>()?);
+    }
+    let sql = format!(
+        "SELECT id, next_attempt FROM intents o
+         WHERE state = 'running' AND owner != ?2 AND lease_until < ?1 AND kind IN ({kinds})
+           AND {behind}
+         ORDER BY next_attempt, id LIMIT ?3"
+    );
+    {
+        let mut st = c.prepare_cached(&sql)?;
+        let rows = st.query_map(params![now, me.id, limit], |r| Ok((r.get(1)?, r.get(0)?)))?;
+        found.extend(rows.collect::<rusqlite::Result<Vec<_>>>()?);
+    }
+    found.sort_unstable();
+    found.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let ids: Vec<i64> = found.into_iter().map(|(_, id)| id).collect();
     ids.into_iter().map(|id| take(c, id, me, now)).collect()
 }
 
@@ -546,12 +556,17 @@ impl Journal {
     /// When the next pending intent of `kinds` is due (ms), if any.
     pub async fn next_due(&self, kinds: &[IntentKind]) -> Result<Option<i64>, JournalError> {
         let kinds: Vec<String> = kinds.iter().map(|k| format!("'{}'", k.as_str())).collect();
+        let kinds = kinds.join(", ");
+        // Index range scans on state (see `claim_due`), not a scan of every intent.
         let sql = format!(
-            "SELECT MIN(CASE state WHEN 'pending' THEN next_attempt ELSE lease_until END)
-             FROM intents WHERE kind IN ({}) AND state IN ('pending', 'running')",
-            kinds.join(", ")
+            "SELECT MIN(at) FROM (
+               SELECT MIN(next_attempt) AS at FROM intents
+               WHERE state = 'pending' AND kind IN ({kinds})
+               UNION ALL
+               SELECT MIN(lease_until) FROM intents
+               WHERE state = 'running' AND kind IN ({kinds}))"
         );
-        self.read(move |c| c.query_row(&sql, [], |r| r.get(0)))
+        self.read(move |c| c.prepare_cached(&sql)?.query_row([], |r| r.get(0)))
             .await
     }
 
