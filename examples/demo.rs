@@ -51,6 +51,11 @@ async fn main() -> Result<()> {
         ..standins::NewChange::default()
     });
 
+    // The reviewer whose comments the mails announce; the bot reads each comment back from
+    // Gerrit before acting on it, so it is posted there first.
+    let dana =
+        world.gerrit_add_account_named("dwhitfield", "Dana Whitfield", "dwhitfield@google.com");
+
     let mut listener = spawn(&bin_dir.join("build-listener"), &config, "build-listener")?;
     wait_healthy(&listener_url).await?;
 
@@ -81,7 +86,15 @@ async fn main() -> Result<()> {
     print_reviews(&world);
 
     section("The author knows better: votes Verified+1; the bot lifts its -1");
-    world.gerrit_set_vote(good, 1, 1000096, "Verified", 1);
+    world.gerrit_post_comment(
+        good,
+        1,
+        dana,
+        standins::CommentSpec {
+            labels: vec![("Verified".into(), 1)],
+            ..Default::default()
+        },
+    );
     world.gmail_deliver(&mail("comment", good, 1, "Verified+1"), &["gerrit"]);
     run_once(&bin_dir, &config).await?;
     wait_reviews(&world, 2).await;
@@ -92,6 +105,15 @@ async fn main() -> Result<()> {
 
     section("A reviewer asks for an arm build and a clean, and mistypes a third command");
     let comment = "bionicbb: arm\nbionicbb: clean\nbionicbb: x86-64";
+    world.gerrit_post_comment(
+        good,
+        1,
+        dana,
+        standins::CommentSpec {
+            message: Some(comment.into()),
+            ..Default::default()
+        },
+    );
     world.gmail_deliver(&mail("comment", good, 1, comment), &["gerrit"]);
     run_once(&bin_dir, &config).await?;
     for q in world.jenkins_queue().iter().skip(queued.len()) {
@@ -119,6 +141,11 @@ async fn main() -> Result<()> {
     ));
 
     stop(&mut listener).await;
+    // The story's end, checked: a demo that silently stops working helps nobody.
+    let bot = world.gerrit_bot_account_id();
+    if world.gerrit_votes(good, 1, "Verified").get(&bot) != Some(&1) {
+        return Err("the bot's Verified vote did not end at +1: see the transcript above".into());
+    }
     println!("\nDone. The same stand-ins back `cargo test --workspace --locked`.");
     Ok(())
 }
@@ -263,9 +290,18 @@ async fn wait_healthy(url: &str) -> Result<()> {
     Err("build-listener did not come up".into())
 }
 
+/// Waits (up to 20 s) until the bot posted `n` reviews.
 async fn wait_reviews(world: &standins::World, n: usize) {
+    let bot = world.gerrit_bot_account_id();
+    let posted = || {
+        world
+            .gerrit_reviews()
+            .iter()
+            .filter(|r| r.account_id == bot)
+            .count()
+    };
     let deadline = Instant::now() + Duration::from_secs(20);
-    while world.gerrit_reviews().len() < n && Instant::now() < deadline {
+    while posted() < n && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
