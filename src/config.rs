@@ -606,6 +606,10 @@ mod tests {
         let c = Config::parse(EXAMPLE, "config.example.toml").unwrap();
         assert_eq!(c.gmail.poll_interval, Duration::from_secs(10));
         assert_eq!(c.gmail.full_scan_interval, Duration::from_secs(3600));
+        // SPEC §15 defaults.
+        assert_eq!(c.gerrit.reconcile_interval, Duration::from_secs(15 * 60));
+        assert!(!c.presubmit.start_message);
+        assert!(c.presubmit.cancel_superseded);
         assert_eq!(c.gmail.label, "gerrit");
         assert_eq!(c.presubmit.job_for("platform/bionic"), "bionic-presubmit");
         assert_eq!(

@@ -188,22 +188,14 @@ impl Intake {
 
 /// The hint a `newpatchset` mail for `c`'s current patch set would have been.
 fn hint(c: &OpenChange) -> Notification {
-    Notification {
-        message_type: if c.current_patch_set == 1 {
-            MessageType::NewChange
-        } else {
-            MessageType::NewPatchSet
-        },
-        change_id: c.change_id.clone(),
-        patch_set: PatchSet(c.current_patch_set),
-        project: Project(c.project.clone()),
-        branch: Some(c.branch.clone()),
-        change_number: Some(c.number),
-        sender: String::new(),
-        reply_to: Vec::new(),
-        subject: c.subject.clone(),
-        message_id: None,
-        review: None,
-        comment_date: None,
-    }
+    let mut n = Notification::of_change(
+        MessageType::NewPatchSet,
+        Project(c.project.clone()),
+        c.number,
+        c.change_id.clone(),
+        PatchSet(c.current_patch_set),
+    );
+    n.branch = Some(c.branch.clone());
+    n.subject = c.subject.clone();
+    n
 }

@@ -162,24 +162,10 @@ pub fn parse(body: &[u8]) -> Result<Event, EventError> {
         .branch
         .clone()
         .filter(|b| !b.is_empty() && !b.chars().any(char::is_control));
-    let mut n = Notification {
-        message_type: if message_type == MessageType::NewPatchSet && patch_set.0 == 1 {
-            MessageType::NewChange
-        } else {
-            message_type
-        },
-        change_id,
-        patch_set,
-        project: Project(project),
-        branch,
-        change_number: Some(number),
-        sender: String::new(),
-        reply_to: Vec::new(),
-        subject: change.subject.clone().unwrap_or_default(),
-        message_id: None,
-        review: None,
-        comment_date: None,
-    };
+    let mut n =
+        Notification::of_change(message_type, Project(project), number, change_id, patch_set);
+    n.branch = branch;
+    n.subject = change.subject.clone().unwrap_or_default();
     if n.message_type == MessageType::Comment {
         let comment = raw.comment.as_deref().ok_or_else(|| missing("comment"))?;
         let author = raw

@@ -219,16 +219,7 @@ impl Jenkins {
     /// such item; 500 "Could not cancel": it already left the queue, started or cancelled).
     pub async fn cancel(&self, queue_id: u64, job: &str) -> Result<bool, JenkinsError> {
         let url = format!("{}/queue/cancelItem?id={queue_id}", self.base);
-        let resp = self
-            .http
-            .post(url)
-            .basic_auth(
-                &self.credentials.login,
-                Some(self.credentials.password.expose()),
-            )
-            .send()
-            .await
-            .map_err(|e| JenkinsError::Transport(error_chain(&e)))?;
+        let resp = self.send(self.http.post(url)).await?;
         match resp.status() {
             StatusCode::NO_CONTENT | StatusCode::OK => Ok(true),
             // Before 2.211 Jenkins redirected to the previous page whatever happened.
@@ -270,27 +261,7 @@ impl Jenkins {
     }
 
     async fn get_json(&self, job: &str, url: &str) -> Result<serde_json::Value, JenkinsError> {
-        let started = std::time::Instant::now();
-        let result = self.get_json_untimed(job, url).await;
-        self.timings.observe(Service::Jenkins, started.elapsed());
-        result
-    }
-
-    async fn get_json_untimed(
-        &self,
-        job: &str,
-        url: &str,
-    ) -> Result<serde_json::Value, JenkinsError> {
-        let resp = self
-            .http
-            .get(url)
-            .basic_auth(
-                &self.credentials.login,
-                Some(self.credentials.password.expose()),
-            )
-            .send()
-            .await
-            .map_err(|e| JenkinsError::Transport(error_chain(&e)))?;
+        let resp = self.send(self.http.get(url)).await?;
         if resp.status() == StatusCode::OK {
             return resp
                 .json()
@@ -346,26 +317,22 @@ impl Jenkins {
             .unwrap_or_else(|| self.base.clone())
     }
 
-    async fn post(&self, job: &str, req: reqwest::RequestBuilder) -> Result<Queued, JenkinsError> {
+    /// Sends `req` with the bot's credentials, timing it for `/metrics`.
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, JenkinsError> {
         let started = std::time::Instant::now();
-        let result = self.post_untimed(job, req).await;
-        self.timings.observe(Service::Jenkins, started.elapsed());
-        result
-    }
-
-    async fn post_untimed(
-        &self,
-        job: &str,
-        req: reqwest::RequestBuilder,
-    ) -> Result<Queued, JenkinsError> {
         let resp = req
             .basic_auth(
                 &self.credentials.login,
                 Some(self.credentials.password.expose()),
             )
             .send()
-            .await
-            .map_err(|e| JenkinsError::Transport(error_chain(&e)))?;
+            .await;
+        self.timings.observe(Service::Jenkins, started.elapsed());
+        resp.map_err(|e| JenkinsError::Transport(error_chain(&e)))
+    }
+
+    async fn post(&self, job: &str, req: reqwest::RequestBuilder) -> Result<Queued, JenkinsError> {
+        let resp = self.send(req).await?;
         let status = resp.status();
         let queue_id = resp
             .headers()

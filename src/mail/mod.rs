@@ -65,6 +65,36 @@ pub struct Notification {
 }
 
 impl Notification {
+    /// A hint that did not come by mail (a webhook event, the reconcile pass): what Gerrit's
+    /// mail about patch set `patch_set` of change `project~number` says, without the mail's
+    /// headers. A `newpatchset` of patch set 1 is a `newchange`, as Gerrit mails it.
+    pub fn of_change(
+        message_type: MessageType,
+        project: Project,
+        number: u64,
+        change_id: String,
+        patch_set: PatchSet,
+    ) -> Notification {
+        let message_type = match message_type {
+            MessageType::NewPatchSet if patch_set.0 == 1 => MessageType::NewChange,
+            other => other,
+        };
+        Notification {
+            message_type,
+            change_id,
+            patch_set,
+            project,
+            branch: None,
+            change_number: Some(number),
+            sender: String::new(),
+            reply_to: Vec::new(),
+            subject: String::new(),
+            message_id: None,
+            review: None,
+            comment_date: None,
+        }
+    }
+
     /// How to address the change in Gerrit's REST API: `project~number` when the mail gave the
     /// number (2.14+), else `project~branch~Change-Id`.
     ///

@@ -529,3 +529,29 @@ async fn metrics_agree_with_what_the_standins_received() {
     );
     env.finish();
 }
+
+#[tokio::test]
+async fn the_views_are_read_without_a_token_while_posts_still_need_it() {
+    let env = Env::new().await;
+    let token = bionicbb::credentials::Secret::new("s3cret".to_string());
+    let l = harness::start_listener(env.config(), Some(token)).await;
+    for path in [
+        "/",
+        "/api/v1/changes",
+        "/api/v1/events",
+        "/metrics",
+        "/healthz",
+    ] {
+        let (status, text) = get(&format!("{}{path}", l.url)).await;
+        assert_eq!(status, 200, "{path}: {text}");
+    }
+    let sse = reqwest::get(format!("{}/sse", l.url)).await.expect("sse");
+    assert_eq!(sse.status(), 200);
+    drop(sse);
+    for path in ["/", "/drop-rejection", "/gerrit-events"] {
+        let (status, _) = l.post(path, "{}").await;
+        assert_eq!(status, 401, "POST {path}");
+    }
+    l.stop().await;
+    env.finish();
+}

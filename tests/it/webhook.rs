@@ -37,6 +37,31 @@ async fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
     (url, got)
 }
 
+/// A receiver that records every body and answers 500.
+async fn failing_receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let got: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let app = axum::Router::new()
+        .route(
+            "/hook",
+            post(
+                |State(got): State<Arc<Mutex<Vec<Value>>>>, body: axum::body::Bytes| async move {
+                    let v = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    got.lock().unwrap_or_else(|p| p.into_inner()).push(v);
+                    (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "no")
+                },
+            ),
+        )
+        .with_state(got.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, got)
+}
+
 /// A receiver that accepts connections and never answers; returns how many it accepted.
 async fn black_hole() -> (String, Arc<Mutex<usize>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -166,6 +191,32 @@ async fn a_receiver_that_never_answers_delays_nothing() {
         "{:?}",
         stop.elapsed()
     );
+    env.expect_all_trashed();
+    env.finish();
+}
+
+#[tokio::test]
+async fn a_failing_receiver_gets_each_change_once_and_no_retry() {
+    let mut env = Env::new().await;
+    let (url, got) = failing_receiver().await;
+    with_webhook(&env, &url);
+    let l = harness::start_listener(env.config(), None).await;
+    let n = env.change(8003, &change_id_for(8003));
+    env.deliver(&MailSpec::new("newchange", n, 1).render());
+    env.poll_once().await;
+    let q = env.expect_builds(1).remove(0).queue_id;
+    env.world
+        .jenkins_run(q, "SUCCESS", &l.notify_url(), Events::All)
+        .await
+        .expect("callbacks");
+    l.settle().await;
+    env.expect_reviews(1);
+    assert!(eventually(harness::WAIT, || statuses(&got).len() >= 3).await);
+    // Long enough for any retry to have shown up: three changes (pending, building,
+    // successful), three POSTs, each refused once and never sent again.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(statuses(&got).len(), 3, "{:?}", statuses(&got));
+    l.stop().await;
     env.expect_all_trashed();
     env.finish();
 }
