@@ -7,10 +7,8 @@
 //!
 //! The cursor is Gerrit's own `updated` time of the newest change seen (Gerrit's clock, so the
 //! bot's clock does not matter), kept in the journal so it survives restarts; each query reaches
-//! back [`OVERLAP`] before it, because `after:` is only as fresh as Gerrit's index. The very
+//! back [`OVERLAP_MS`] before it, because `after:` is only as fresh as Gerrit's index. The very
 //! first pass (no cursor) only records where Gerrit is: installing the bot builds no old change.
-
-use std::time::Duration;
 
 use crate::console::{self, Kind};
 use crate::gerrit::OpenChange;
@@ -20,12 +18,11 @@ use crate::types::{PatchSet, Project};
 
 use super::{Assessed, Carried, Done, Intake};
 
-/// The journal cursor holding the newest `updated` seen (milliseconds, Gerrit's clock).
+/// The journal cursor holding the newest `updated` seen (milliseconds, Gerrit's clock); when
+/// it was last set is when the last pass ended.
 pub const CURSOR: &str = "gerrit_reconcile";
-/// The journal cursor holding when the last pass ended (milliseconds, this machine's clock).
-pub const LAST_PASS: &str = "gerrit_reconcile_at";
-/// How far before the cursor each query reaches.
-pub const OVERLAP: Duration = Duration::from_secs(60);
+/// How far before the cursor each query reaches (milliseconds).
+pub const OVERLAP_MS: i64 = 60_000;
 /// Changes asked for per page.
 pub const PAGE: usize = 100;
 /// At most this many changes per pass; the rest wait for the next pass (the cursor only moves
@@ -66,9 +63,9 @@ impl Intake {
         }
         let last = self
             .journal
-            .cursor(LAST_PASS)
+            .cursor_with_time(CURSOR)
             .await?
-            .and_then(|v| v.parse::<i64>().ok());
+            .map(|(_, set_at)| set_at);
         let every_ms = i64::try_from(every.as_millis()).unwrap_or(i64::MAX);
         if last.is_some_and(|t| now_ms().saturating_sub(t) < every_ms) {
             return Ok(None);
@@ -90,18 +87,14 @@ impl Intake {
             // the next query reaches back (so it lists nothing that is already there); with no
             // open change, this machine's clock (the overlap absorbs a skew).
             let newest = self.gerrit.open_changes(&projects, None, 1, 1).await?;
-            let overlap = i64::try_from(OVERLAP.as_millis()).unwrap_or(0);
             let at = newest
                 .first()
-                .map_or_else(now_ms, |c| c.updated + 1 + overlap);
+                .map_or_else(now_ms, |c| c.updated + 1 + OVERLAP_MS);
             self.journal.set_cursor(CURSOR, &at.to_string()).await?;
-            self.journal
-                .set_cursor(LAST_PASS, &now_ms().to_string())
-                .await?;
             report.first = true;
             return Ok(report);
         };
-        let after = cursor - i64::try_from(OVERLAP.as_millis()).unwrap_or(0);
+        let after = cursor - OVERLAP_MS;
         let mut changes = self
             .gerrit
             .open_changes(&projects, Some(after), PAGE, MAX_CHANGES)
@@ -128,9 +121,6 @@ impl Intake {
         // A change that failed is looked at again next pass: the cursor stays at it.
         let next = stop_at.map_or(next, |s| next.min(s));
         self.journal.set_cursor(CURSOR, &next.to_string()).await?;
-        self.journal
-            .set_cursor(LAST_PASS, &now_ms().to_string())
-            .await?;
         Ok(report)
     }
 

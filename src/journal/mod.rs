@@ -178,12 +178,20 @@ impl Journal {
 
     /// A small cursor value (`name` -> text), e.g. the reconcile pass's last time.
     pub async fn cursor(&self, name: &str) -> Result<Option<String>, JournalError> {
+        Ok(self.cursor_with_time(name).await?.map(|(value, _)| value))
+    }
+
+    /// A cursor's value and when it was last set (ms).
+    pub async fn cursor_with_time(
+        &self,
+        name: &str,
+    ) -> Result<Option<(String, i64)>, JournalError> {
         let name = name.to_string();
         self.read(move |c| {
             c.query_row(
-                "SELECT value FROM cursors WHERE name = ?1",
+                "SELECT value, updated FROM cursors WHERE name = ?1",
                 params![name],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
         })
