@@ -555,3 +555,31 @@ async fn the_views_are_read_without_a_token_while_posts_still_need_it() {
     l.stop().await;
     env.finish();
 }
+
+#[tokio::test]
+async fn the_lists_default_to_fifty_changes_and_events_from_the_first() {
+    let env = Env::new().await;
+    let journal = env.journal();
+    let events: Vec<bionicbb::journal::NewEvent> = (1..=55)
+        .map(|n| {
+            bionicbb::journal::NewEvent::new(
+                bionicbb::console::Kind::Skip,
+                "test",
+                format!("change {n}"),
+            )
+            .change(format!("{PROJECT}~{n}"), Some(1))
+        })
+        .collect();
+    journal.append_events(events).await.expect("events");
+    let l = harness::start_listener(env.config(), None).await;
+    let changes = get_json(&format!("{}/api/v1/changes", l.url)).await;
+    assert_eq!(changes["changes"].as_array().map(Vec::len), Some(50));
+    let page = get_json(&format!("{}/api/v1/events", l.url)).await;
+    let first = page["events"]
+        .as_array()
+        .and_then(|a| a.first())
+        .expect("events");
+    assert_eq!(first["text"], "change 1", "{first}");
+    l.stop().await;
+    env.finish();
+}
