@@ -70,9 +70,23 @@ pub const LEASE: Duration = Duration::from_secs(15);
 /// The intent kinds build-listener carries out.
 const KINDS: &[IntentKind] = &[IntentKind::Review, IntentKind::DropRejection];
 
-/// Everything a handler and the runner need; cheap to clone.
+/// Everything a handler and the runner need; cheap to clone (axum clones it for every
+/// request, so it is one shared allocation rather than a copy of every client's URLs and
+/// credentials).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<App>);
+
+impl std::ops::Deref for AppState {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+#[derive(Clone)]
+pub struct App {
     pub config: Arc<Config>,
     pub journal: Journal,
     /// Carry out reviews and drop-rejections; `effectors.backoff` paces retries.
@@ -112,7 +126,7 @@ impl AppState {
             effectors: effectors.clone(),
             dry_run: false,
         });
-        AppState {
+        AppState(Arc::new(App {
             intake,
             config,
             journal,
@@ -120,13 +134,14 @@ impl AppState {
             token,
             wake: Arc::new(Notify::new()),
             status,
-        }
+        }))
     }
 
     /// Sets the retry pacing of the runner.
     pub fn with_backoff(mut self, backoff: Backoff) -> AppState {
-        self.effectors.backoff = backoff;
-        if let Some(intake) = &mut self.intake {
+        let app = Arc::make_mut(&mut self.0);
+        app.effectors.backoff = backoff;
+        if let Some(intake) = &mut app.intake {
             intake.effectors.backoff = backoff;
         }
         self

@@ -77,24 +77,33 @@ impl Runner {
                 self.give_up().await;
                 last_give_up = now_ms();
             }
-            let room = CONCURRENCY.saturating_sub(inflight.len());
-            let claimed = if room == 0 {
-                Vec::new()
-            } else {
-                match self
-                    .effectors
-                    .journal
-                    .claim_due(&self.kinds, &self.effectors.owner, room)
-                    .await
-                {
-                    Ok(c) => c,
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot claim intents");
-                        Vec::new()
-                    }
+            // Every slot busy: nothing can be claimed, so wakes (one per accepted callback
+            // under load) are not worth a query; the next finished attempt frees a slot.
+            if inflight.len() >= CONCURRENCY {
+                tokio::select! {
+                    biased;
+                    () = &mut shutdown => break,
+                    Some(_) = inflight.join_next() => {}
+                }
+                while inflight.try_join_next().is_some() {}
+                continue;
+            }
+            let room = CONCURRENCY - inflight.len();
+            let claimed = match self
+                .effectors
+                .journal
+                .claim_due(&self.kinds, &self.effectors.owner, room)
+                .await
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot claim intents");
+                    Vec::new()
                 }
             };
-            let claimed_any = !claimed.is_empty();
+            // Fewer than asked for: the rest is not due yet, or waits behind an attempt in
+            // flight (whose end wakes the select below).
+            let claimed_all = claimed.len() == room;
             for intent in claimed {
                 let effectors = self.effectors.clone();
                 inflight.spawn(async move {
@@ -103,7 +112,7 @@ impl Runner {
                     }
                 });
             }
-            if claimed_any && inflight.len() < CONCURRENCY {
+            if claimed_all {
                 continue;
             }
             let wait = self.next_wait().await;

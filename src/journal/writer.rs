@@ -6,6 +6,8 @@
 //! batch — and only then tells each job's caller. Under load the batch grows by itself: while
 //! one commit is being synced, the next batch queues up.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 
 use rusqlite::Connection;
@@ -27,11 +29,13 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    pub(super) fn spawn(conn: Connection) -> Writer {
+    /// `catch_up` asks the writer to checkpoint the log's tail between two batches (set by
+    /// the checkpoint thread; see [`super::checkpoints`]).
+    pub(super) fn spawn(conn: Connection, catch_up: Arc<AtomicBool>) -> Writer {
         let (jobs, rx) = mpsc::channel::<Job>();
         let spawned = std::thread::Builder::new()
             .name("journal-writer".into())
-            .spawn(move || run(conn, &rx));
+            .spawn(move || run(conn, &rx, &catch_up));
         if let Err(e) = spawned {
             // Without a thread every write fails with Closed, which callers report.
             tracing::error!(error = %e, "cannot start the journal writer thread");
@@ -85,7 +89,7 @@ fn statement(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
-fn run(conn: Connection, rx: &mpsc::Receiver<Job>) {
+fn run(conn: Connection, rx: &mpsc::Receiver<Job>, catch_up: &AtomicBool) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -95,6 +99,14 @@ fn run(conn: Connection, rx: &mpsc::Receiver<Job>) {
             }
         }
         commit_batch(&conn, batch);
+        // Between two batches nothing of this process is writing, so a passive checkpoint
+        // here copies the few frames the checkpoint thread could not see, and the next
+        // transaction starts the log over instead of growing it.
+        if catch_up.swap(false, Ordering::Relaxed)
+            && let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+        {
+            tracing::warn!(error = %e, "journal checkpoint failed");
+        }
     }
 }
 
