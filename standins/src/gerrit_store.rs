@@ -380,7 +380,8 @@ impl GerritStore {
     pub(crate) fn find_change(&self, id: &str) -> Result<usize, GerritErr> {
         let matches: Vec<usize> = match id.split('~').collect::<Vec<_>>().as_slice() {
             [project, number] if number.parse::<u64>().is_ok() => {
-                self.positions(|c| c.project == *project && c.number.to_string() == *number)
+                let n = number.parse::<u64>().ok();
+                self.positions(|c| Some(c.number) == n && c.project == *project)
             }
             [project, branch, change_id] => {
                 let branch = branch.strip_prefix("refs/heads/").unwrap_or(branch);
@@ -389,7 +390,9 @@ impl GerritStore {
                 })
             }
             [single] if !single.is_empty() && single.chars().all(|ch| ch.is_ascii_digit()) => {
-                self.positions(|c| c.number.to_string() == *single)
+                // Too many digits for a u64: no change has that number.
+                let n = single.parse::<u64>().ok();
+                self.positions(|c| Some(c.number) == n)
             }
             [single]
                 if (7..=40).contains(&single.len())

@@ -12,7 +12,7 @@
 //! set of name/value pairs, `ParametersAction.shouldSchedule`; an unparameterized job's items
 //! all match) creates nothing and gets that item back. Items already running do not count.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::notify::Delivery;
 use crate::util::now_ms;
@@ -178,15 +178,21 @@ impl JenkinsStore {
                     })
                     .collect::<Vec<_>>()
             });
-        let as_set = |p: &Option<Vec<(String, String)>>| {
-            p.as_ref()
-                .map(|v| v.iter().cloned().collect::<BTreeSet<_>>())
+        // The same parameters in any order (Jenkins compares them as a set); compared in
+        // place, because a backlog of thousands of waiting items is scanned on every request.
+        let same = |a: &Option<Vec<(String, String)>>| match (a, &params) {
+            (None, None) => true,
+            (Some(a), Some(b)) => {
+                a.len() == b.len()
+                    && a.iter().all(|p| b.contains(p))
+                    && b.iter().all(|p| a.contains(p))
+            }
+            _ => false,
         };
-        let wanted = as_set(&params);
         if let Some(existing) = self
             .queue
             .iter()
-            .find(|q| q.job == job && q.waiting() && as_set(&q.params) == wanted)
+            .find(|q| q.job == job && q.waiting() && same(&q.params))
         {
             return Scheduled {
                 id: existing.id,
