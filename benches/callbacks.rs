@@ -5,7 +5,8 @@
 //! in 1 s (reviews are posted in the background: a slow Gerrit must not slow the answers).
 //!
 //! Wall-clock numbers on a shared 2-core machine: compare runs on the same machine only.
-//! `BENCH_BUILDS_PER_CLIENT` (default 250) sets the load.
+//! `BENCH_BUILDS_PER_CLIENT` (default 500) sets the load. Also prints build-listener's RSS
+//! when idle (started, its first status-feed and checkpoint passes done, no callback yet).
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -19,7 +20,7 @@ async fn main() {
     let per_client: u64 = std::env::var("BENCH_BUILDS_PER_CLIENT")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(250);
+        .unwrap_or(500);
     for gerrit in [Duration::from_millis(20), Duration::from_secs(1)] {
         run(gerrit, per_client).await;
     }
@@ -36,11 +37,12 @@ async fn seed_builds(
     let world = &standins.world;
     let (user, token) = world.jenkins_credentials();
     let http = reqwest::Client::new();
-    let mut out = Vec::new();
-    for c in 0..CLIENTS {
-        let mut builds = Vec::new();
-        for i in 0..per_client {
-            let n = c * per_client + i;
+    let mut out: Vec<Vec<[String; 4]>> = (0..CLIENTS).map(|_| Vec::new()).collect();
+    // Build n goes to client n % 32, so the callbacks arriving together are of builds started
+    // together, as on a real Jenkins (numbers close to each other).
+    for i in 0..per_client {
+        for c in 0..CLIENTS {
+            let n = i * CLIENTS + c;
             let change = changes[(n % changes.len() as u64) as usize];
             let params = [
                 (
@@ -76,14 +78,13 @@ async fn seed_builds(
             world.jenkins_start(queue_id).expect("start");
             let started = world.jenkins_event_body(queue_id, "STARTED", None);
             world.jenkins_finish(queue_id, status).expect("finish");
-            builds.push([
+            out[c as usize].push([
                 queued,
                 started,
                 world.jenkins_event_body(queue_id, "COMPLETED", Some(status)),
                 world.jenkins_event_body(queue_id, "FINALIZED", Some(status)),
             ]);
         }
-        out.push(builds);
     }
     out
 }
@@ -123,6 +124,8 @@ async fn run(gerrit_latency: Duration, per_client: u64) {
         assert!(Instant::now() < deadline, "build-listener did not start");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle_rss = status_kb(child.id(), "VmRSS:");
     // Real builds in the Jenkins stand-in, so that build-listener's check of each finished
     // build (`[jenkins] verify_callbacks`, on by default) finds what the callback says; the
     // bodies are the plugin's own bytes for each phase.
@@ -165,19 +168,11 @@ async fn run(gerrit_latency: Duration, per_client: u64) {
     let bench_cpu = cpu_ms("self") - bench_cpu0;
     latencies.sort();
     let pct = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)];
-    let rss = child
-        .id()
-        .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_string())
-        })
-        .unwrap_or_else(|| "?".into());
+    let rss = status_kb(child.id(), "VmHWM:");
     println!(
         "build-listener, Gerrit at {gerrit_latency:?}: {} callbacks ({CLIENTS} clients x \
          {per_client} builds x 4 phases) accepted durably in {elapsed:.2} s = {:.0}/s; answer \
-         p50 {:?} p99 {:?} max {:?}; peak RSS {rss} kB; reviews posted meanwhile: {}; CPU per \
+         p50 {:?} p99 {:?} max {:?}; RSS idle {idle_rss} kB, peak {rss} kB; reviews posted meanwhile: {}; CPU per \
          callback: build-listener {:.0} µs, load generator and stand-ins {:.0} µs",
         latencies.len(),
         latencies.len() as f64 / elapsed,
@@ -247,6 +242,17 @@ impl Client {
         assert!(n > 0, "build-listener closed the connection");
         self.buf.extend_from_slice(&chunk[..n]);
     }
+}
+
+/// A `/proc/<pid>/status` figure in kB (`VmRSS:`, `VmHWM:`), or `?`.
+fn status_kb(pid: Option<u32>, field: &str) -> String {
+    pid.and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1).map(String::from))
+        })
+        .unwrap_or_else(|| "?".into())
 }
 
 /// User + system CPU time of a process (`self` or a pid) so far, in milliseconds.
