@@ -198,6 +198,11 @@ fn jenkins_fix(e: &JenkinsError, url: &str) -> String {
         JenkinsError::Transport(t) => {
             format!("cannot reach Jenkins ({t}): check [jenkins] url and the network")
         }
+        // Its error page says no more than the status does.
+        JenkinsError::Status { status, .. } if *status >= 500 => format!(
+            "Jenkins answered HTTP {status}: it is down, starting or overloaded; check that it \
+             is up and that [jenkins] url points at it"
+        ),
         other => other.to_string(),
     }
 }

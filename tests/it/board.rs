@@ -583,3 +583,81 @@ async fn the_lists_default_to_fifty_changes_and_events_from_the_first() {
     l.stop().await;
     env.finish();
 }
+
+/// Every build status of SPEC §14 as the API shows it: a QUEUED phase alone makes a build
+/// `building`; UNSTABLE and ABORTED results; a waiting build cancelled by a newer patch set
+/// (`cancelled`, the newer one `pending`).
+#[tokio::test]
+async fn every_build_status_reaches_the_api() {
+    const QUEUED_ONLY: u64 = 7101;
+    const UNSTABLE: u64 = 7102;
+    const ABORTED: u64 = 7103;
+    const SUPERSEDED: u64 = 7104;
+    let mut env = Env::new().await;
+    let l = harness::start_listener(env.config(), None).await;
+    let all = [QUEUED_ONLY, UNSTABLE, ABORTED, SUPERSEDED];
+    for n in all {
+        env.change(n, &change_id_for(n));
+        env.deliver(&MailSpec::new("newchange", n, 1).render());
+    }
+    env.poll_once().await;
+    let builds = env.expect_builds(4);
+    let queue_id = |n: u64| {
+        builds
+            .iter()
+            .find(|b| b.params["REF"].contains(&format!("/{n}/")))
+            .map(|b| b.queue_id)
+            .expect("a build of each change")
+    };
+    let queued = env
+        .world
+        .jenkins_event_body(queue_id(QUEUED_ONLY), "QUEUED", None);
+    assert_eq!(l.post("/", queued).await.0, 200);
+    for (n, status) in [(UNSTABLE, "UNSTABLE"), (ABORTED, "ABORTED")] {
+        env.world
+            .jenkins_run(queue_id(n), status, &l.notify_url(), Events::All)
+            .await
+            .expect("callbacks");
+    }
+    l.settle().await;
+    // Neither an unstable nor an aborted build votes; each still says what happened.
+    let reviews = env.expect_reviews(2);
+    assert!(reviews.iter().all(|r| r.labels.is_empty()), "{reviews:#?}");
+    env.world.gerrit_add_patch_set(
+        SUPERSEDED,
+        "dev@google.com",
+        vec!["libc/bionic/strlen.cpp".into()],
+    );
+    env.deliver(&MailSpec::new("newpatchset", SUPERSEDED, 2).render());
+    env.poll_once().await;
+    env.expect_builds(1);
+    env.expect_all_trashed();
+
+    let api = get_json(&format!("{}/api/v1/changes", l.url)).await;
+    let status_of = |n: u64, patch_set: u64| {
+        api["changes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["number"] == n)
+            .and_then(|c| {
+                c["patch_sets"]
+                    .as_array()?
+                    .iter()
+                    .find(|p| p["number"] == patch_set)
+                    .cloned()
+            })
+            .map(|p| (p["builds"][0]["status"].clone(), p["builds"][0].clone()))
+            .unwrap_or_else(|| panic!("no patch set {patch_set} of {n}: {api:#}"))
+    };
+    let (status, build) = status_of(QUEUED_ONLY, 1);
+    assert_eq!(status, "building", "{build:#}");
+    assert!(is_rfc3339_utc(&build["started"]), "{build:#}");
+    assert_eq!(status_of(UNSTABLE, 1).0, "unstable");
+    assert_eq!(status_of(ABORTED, 1).0, "aborted");
+    let (status, build) = status_of(SUPERSEDED, 1);
+    assert_eq!(status, "cancelled", "{build:#}");
+    assert_eq!(build["number"], Value::Null, "{build:#}");
+    assert_eq!(status_of(SUPERSEDED, 2).0, "pending");
+    env.finish();
+}

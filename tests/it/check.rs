@@ -277,3 +277,71 @@ async fn an_invalid_config_is_one_line_and_exit_two() {
     std::fs::write(&env.config_path, good).expect("config");
     env.finish();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_targets_no_lunch_target_then_jenkins_down_and_a_file_that_is_no_database() {
+    let (env, _port) = env_with_listener_port().await;
+    // Without [presubmit.targets] the jobs need not declare LUNCH_TARGET.
+    edit(
+        &env.config_path,
+        "[presubmit.targets]\narm = \"aosp_arm-eng\"\nx86_64 = \"aosp_x86_64-eng\"\n",
+        "",
+    );
+    for job in ["bionic-presubmit", "other-presubmit"] {
+        env.world
+            .jenkins_add_job(job, &["REF", "CHANGE_ID", "PROJECT"]);
+    }
+    let (code, lines) = check(BUILD, &env.config_path, None).await;
+    assert_eq!(code, 0, "{lines:#?}");
+    // build-listener's whole list: no Gmail, no listener checks, its own port instead.
+    for what in [
+        "config",
+        "netrc entry for Gerrit",
+        "netrc entry for Jenkins",
+        "credentials accepted (GET /a/accounts/self)",
+        "Gerrit account is [gerrit] bot_account",
+        "API token accepted",
+        "Jenkins job bionic-presubmit: declares REF, CHANGE_ID, PROJECT",
+        "Jenkins job other-presubmit: declares REF, CHANGE_ID, PROJECT",
+        "Jenkins clean job clean-bionic-presubmit",
+        "listen on [build_listener] bind",
+        "state database",
+    ] {
+        expect(&lines, "ok", what, "");
+    }
+    assert_eq!(lines.len(), 11, "{lines:#?}");
+    assert!(
+        !lines.iter().any(|l| l.contains("LUNCH_TARGET")),
+        "{lines:#?}"
+    );
+
+    env.world.set_fault(Service::Jenkins, Fault::Down);
+    let db = env.config().state.path;
+    std::fs::write(&db, "bionicbb state, typed by hand\n").expect("db");
+    let (code, lines) = check(BUILD, &env.config_path, None).await;
+    assert_eq!(code, 1, "{lines:#?}");
+    expect(&lines, "ok", "credentials accepted", "");
+    expect(
+        &lines,
+        "FAIL",
+        "API token accepted",
+        "Jenkins answered HTTP 503: it is down",
+    );
+    assert!(!lines.iter().any(|l| l.contains("<html")), "{lines:#?}");
+    expect(
+        &lines,
+        "FAIL",
+        "Jenkins job bionic-presubmit",
+        "not checked: Jenkins did not answer",
+    );
+    expect(&lines, "FAIL", "Jenkins clean job", "not checked");
+    expect(&lines, "FAIL", "state database", "not a database");
+    assert_eq!(
+        std::fs::read_to_string(&db).expect("db"),
+        "bionicbb state, typed by hand\n",
+        "the check changed the file"
+    );
+    std::fs::remove_file(&db).expect("db");
+    env.world.set_fault(Service::Jenkins, Fault::None);
+    env.finish();
+}

@@ -1,5 +1,6 @@
 //! `[status] webhook_url` (SPEC §14): one POST per build status change, with the change as
-//! `/api/v1/changes` shows it; a receiver that never answers delays nothing.
+//! `/api/v1/changes` shows it; a receiver that never answers delays nothing, and each POST to it
+//! is given up after 10 s and never sent again.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -62,22 +63,34 @@ async fn failing_receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
     (url, got)
 }
 
-/// A receiver that accepts connections and never answers; returns how many it accepted.
-async fn black_hole() -> (String, Arc<Mutex<usize>>) {
+/// A receiver that accepts connections and never answers; returns, per connection, how long
+/// after it was accepted the sender gave up on it (`None` while it is still open).
+async fn black_hole() -> (String, Arc<Mutex<Vec<Option<Duration>>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
-    let accepted: Arc<Mutex<usize>> = Arc::default();
-    let count = accepted.clone();
+    let connections: Arc<Mutex<Vec<Option<Duration>>>> = Arc::default();
+    let all = connections.clone();
     tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            *count.lock().unwrap_or_else(|p| p.into_inner()) += 1;
-            held.push(socket);
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let accepted = Instant::now();
+            let slot = {
+                let mut all = all.lock().unwrap_or_else(|p| p.into_inner());
+                all.push(None);
+                all.len() - 1
+            };
+            let all = all.clone();
+            tokio::spawn(async move {
+                use tokio::io::AsyncReadExt;
+                let mut buf = [0u8; 4096];
+                // Read the request and whatever follows, until the sender closes.
+                while matches!(socket.read(&mut buf).await, Ok(n) if n > 0) {}
+                all.lock().unwrap_or_else(|p| p.into_inner())[slot] = Some(accepted.elapsed());
+            });
         }
     });
-    (url, accepted)
+    (url, connections)
 }
 
 fn with_webhook(env: &Env, url: &str) {
@@ -168,13 +181,9 @@ async fn a_receiver_that_never_answers_delays_nothing() {
     let took = started.elapsed();
     assert!(took < Duration::from_secs(3), "the story took {took:?}");
     // The webhook did try, and its POSTs are still hanging.
-    assert!(
-        eventually(harness::WAIT, || *accepted
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            >= 2)
-        .await
-    );
+    let count =
+        |c: &Mutex<Vec<Option<Duration>>>| c.lock().unwrap_or_else(|p| p.into_inner()).len();
+    assert!(eventually(harness::WAIT, || count(&accepted) >= 2).await);
     let health = Instant::now();
     assert_eq!(
         reqwest::get(format!("{}/healthz", l.url))
@@ -184,6 +193,30 @@ async fn a_receiver_that_never_answers_delays_nothing() {
         200
     );
     assert!(health.elapsed() < Duration::from_secs(1));
+    // Each POST gives up after 10 s, and is never sent again.
+    let tried = count(&accepted);
+    let closed = |c: &Mutex<Vec<Option<Duration>>>| {
+        c.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .all(Option::is_some)
+    };
+    assert!(eventually(Duration::from_secs(15), || closed(&accepted)).await);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let waited: Vec<Duration> = accepted
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .flatten()
+        .copied()
+        .collect();
+    assert_eq!(waited.len(), tried, "a POST was sent again: {waited:?}");
+    assert!(
+        waited
+            .iter()
+            .all(|w| *w >= Duration::from_millis(9_500) && *w < Duration::from_secs(12)),
+        "{waited:?}"
+    );
     let stop = Instant::now();
     l.stop().await;
     assert!(
