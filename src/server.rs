@@ -44,7 +44,7 @@ pub use limits::{IDLE_TIMEOUT, REQUEST_TIMEOUT};
 use crate::config::Config;
 use crate::console::{self, Kind};
 use crate::credentials::{self, Secret};
-use crate::effects::{self, Backoff, Effect, Effectors, Payload, Runner, Verify};
+use crate::effects::{self, Backoff, Effect, Effectors, Foreground, Payload, Runner, Verify};
 use crate::gerrit::Gerrit;
 use crate::intake::Intake;
 use crate::jenkins::Jenkins;
@@ -66,6 +66,12 @@ pub const TOKEN_ENV: &str = "BIONICBB_LISTENER_TOKEN";
 
 /// How long an intent build-listener is carrying out stays its own without a renewal.
 pub const LEASE: Duration = Duration::from_secs(15);
+
+/// More callbacks than this being answered at once is a burst: reviews wait, at most
+/// [`CALLBACKS_MAX_WAIT`] in a row. Each callback is answered in a millisecond or two, so even
+/// a Jenkins with many executors finishing together stays far below it.
+const CALLBACKS_BUSY: usize = 8;
+const CALLBACKS_MAX_WAIT: Duration = Duration::from_millis(250);
 
 /// The intent kinds build-listener carries out.
 const KINDS: &[IntentKind] = &[IntentKind::Review, IntentKind::DropRejection];
@@ -94,6 +100,8 @@ pub struct App {
     /// When set, every POST must carry it (`?token=` or `Authorization: Bearer`).
     pub token: Option<Secret>,
     wake: Arc<Notify>,
+    /// Callbacks being answered: reviews wait while more than a few are (see [`Foreground`]).
+    callbacks: Foreground,
     /// The board, API, `/sse`, `/metrics` and webhook (SPEC §14).
     pub status: status::Status,
     /// Hints from Gerrit's webhooks plugin; None without Jenkins credentials.
@@ -133,6 +141,7 @@ impl AppState {
             effectors,
             token,
             wake: Arc::new(Notify::new()),
+            callbacks: Foreground::new(CALLBACKS_BUSY, CALLBACKS_MAX_WAIT),
             status,
         }))
     }
@@ -154,6 +163,7 @@ impl AppState {
             wake: self.wake.clone(),
             give_up_after: Some(self.config.build_listener.give_up_after),
             shutdown_timeout: self.config.build_listener.shutdown_timeout,
+            yield_to: Some(self.callbacks.clone()),
         }
     }
 }
@@ -339,6 +349,7 @@ async fn notification(
         phase = field::Empty,
         status = field::Empty
     );
+    let _answering = app.callbacks.enter();
     async move {
         let body = body_bytes(&app, body)?;
         let event = match JenkinsEvent::parse(&body) {

@@ -33,7 +33,7 @@ use crate::journal::{
     Finish, Intent, IntentKind, Journal, JournalError, NewEvent, NewIntent, Owner, Planned,
 };
 
-pub use runner::{Backoff, Runner, renew_lease};
+pub use runner::{Backoff, Foreground, InFlight, Runner, renew_lease};
 
 /// How much clocks may differ, and how coarse Gerrit's dates are, when a reconcile compares a
 /// service's time with the intent's.

@@ -4,7 +4,8 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -48,6 +49,53 @@ impl Backoff {
     }
 }
 
+/// Requests that go before the runner: while more than `busy` of them are being answered,
+/// the runner starts no new attempt, for at most `max_wait` in a row.
+///
+/// Why: Jenkins' Notification plugin makes its call from the build's own thread and waits for
+/// the answer, while a review reaches Gerrit just as well a few hundred milliseconds later.
+/// In a burst of callbacks (Jenkins flushing its notifications after a restart, say) the
+/// attempts' HTTP and journal work would otherwise share the cores with the answers; each
+/// review costs about as much CPU as ten callbacks.
+#[derive(Clone, Debug)]
+pub struct Foreground {
+    in_flight: Arc<AtomicUsize>,
+    pub busy: usize,
+    pub max_wait: Duration,
+}
+
+/// Counts one foreground request for as long as it lives.
+pub struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Foreground {
+    pub fn new(busy: usize, max_wait: Duration) -> Foreground {
+        Foreground {
+            in_flight: Arc::default(),
+            busy,
+            max_wait,
+        }
+    }
+
+    /// Marks a request as being answered until the returned guard is dropped.
+    pub fn enter(&self) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self.in_flight.clone())
+    }
+
+    fn is_busy(&self) -> bool {
+        self.in_flight.load(Ordering::Relaxed) > self.busy
+    }
+}
+
+/// How often a yielding runner looks again.
+const YIELD_POLL: Duration = Duration::from_millis(5);
+
 /// A background runner of one process's intent kinds.
 pub struct Runner {
     pub effectors: Effectors,
@@ -59,6 +107,8 @@ pub struct Runner {
     pub give_up_after: Option<Duration>,
     /// How long a stop waits for attempts in flight before giving them back.
     pub shutdown_timeout: Duration,
+    /// Requests whose answers go first (build-listener: the Jenkins callbacks).
+    pub yield_to: Option<Foreground>,
 }
 
 /// At most this many intents are attempted at once (distinct order keys run concurrently).
@@ -72,6 +122,7 @@ impl Runner {
         let renew = tokio::spawn(renew_lease(self.effectors.clone()));
         let mut inflight = JoinSet::new();
         let mut last_give_up = 0;
+        let mut deferred_since: Option<Instant> = None;
         loop {
             if now_ms() - last_give_up > 1000 {
                 self.give_up().await;
@@ -88,6 +139,18 @@ impl Runner {
                 while inflight.try_join_next().is_some() {}
                 continue;
             }
+            if let Some(f) = &self.yield_to
+                && f.is_busy()
+                && deferred_since.get_or_insert_with(Instant::now).elapsed() < f.max_wait
+            {
+                tokio::select! {
+                    biased;
+                    () = &mut shutdown => break,
+                    () = tokio::time::sleep(YIELD_POLL) => {}
+                }
+                continue;
+            }
+            deferred_since = None;
             let room = CONCURRENCY - inflight.len();
             let claimed = match self
                 .effectors

@@ -323,3 +323,93 @@ async fn a_reconcile_the_service_cannot_answer_waits_in_doubt() {
         .set_fault(standins::Service::Jenkins, standins::Fault::None);
     assert!(r.s.world.jenkins_queue().is_empty());
 }
+
+/// A review intent for change 1 in a fresh journal, and a runner over it whose owner cannot
+/// reach Gerrit (every attempt fails and is retried seconds later: one attempt to count).
+async fn yielding_runner(
+    foreground: Option<Foreground>,
+) -> (tempfile::TempDir, crate::journal::Journal, Runner) {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = crate::journal::Journal::open(&dir.path().join("s.db"), "test").unwrap();
+    let planned = plan(
+        "drop:x".into(),
+        Payload {
+            effect: Effect::DropRejection {
+                change: "p~1".into(),
+                revision: "1".into(),
+            },
+            context: "gerrit".into(),
+            done: None,
+        },
+        Some("p~1".into()),
+        Some(1),
+        "test",
+    );
+    journal.record(vec![planned], vec![]).await.unwrap();
+    let owner = crate::journal::Owner::this_process(Duration::from_secs(15));
+    let runner = Runner {
+        effectors: Effectors::new(journal.clone(), owner),
+        kinds: vec![IntentKind::DropRejection],
+        wake: Arc::new(tokio::sync::Notify::new()),
+        give_up_after: None,
+        shutdown_timeout: Duration::from_secs(1),
+        yield_to: foreground,
+    };
+    (dir, journal, runner)
+}
+
+async fn attempts(journal: &crate::journal::Journal) -> u32 {
+    journal
+        .intent("drop:x")
+        .await
+        .unwrap()
+        .map_or(0, |i| i.attempts)
+}
+
+#[tokio::test]
+async fn the_runner_waits_while_the_foreground_is_busy_but_not_for_ever() {
+    let busy = Foreground::new(2, Duration::from_millis(600));
+    let held: Vec<_> = (0..3).map(|_| busy.enter()).collect();
+    let (_dir, journal, runner) = yielding_runner(Some(busy.clone())).await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(runner.run(async {
+        let _ = stopped.await;
+    }));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        attempts(&journal).await,
+        0,
+        "attempted while 3 > 2 requests were in flight"
+    );
+    // Still busy: after `max_wait` the runner goes ahead anyway.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while attempts(&journal).await == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(attempts(&journal).await, 1);
+    drop(held);
+    let _ = stop.send(());
+    run.await.unwrap();
+}
+
+#[tokio::test]
+async fn the_runner_does_not_wait_for_a_quiet_foreground() {
+    let quiet = Foreground::new(2, Duration::from_secs(60));
+    let _two = (quiet.enter(), quiet.enter());
+    let (_dir, journal, runner) = yielding_runner(Some(quiet)).await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(runner.run(async {
+        let _ = stopped.await;
+    }));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while attempts(&journal).await == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        attempts(&journal).await,
+        1,
+        "two in flight is not more than two"
+    );
+    let _ = stop.send(());
+    run.await.unwrap();
+}
