@@ -308,6 +308,12 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 /// group commit keeps it cheap), a busy timeout for the other process's transactions.
 fn connect(path: &Path) -> Result<Connection, JournalError> {
     let conn = Connection::open(path)?;
+    // 2 KiB pages for a new database (an existing one keeps its size): most of a commit's pages
+    // carry one changed index entry or counter, and every changed page is written whole to the
+    // log and again by the checkpoint. Halving them cut build-listener's disk writes under a
+    // burst of callbacks from about 110 to 75 MB/s; an intent's row (about 700 bytes) still
+    // fits in a page.
+    conn.pragma_update(None, "page_size", 2048)?;
     // Room for every statement of the hot paths: a statement on a table with triggers
     // compiles them too, so preparing it once per connection matters.
     conn.set_prepared_statement_cache_capacity(64);

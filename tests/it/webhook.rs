@@ -193,8 +193,11 @@ async fn a_receiver_that_never_answers_delays_nothing() {
         200
     );
     assert!(health.elapsed() < Duration::from_secs(1));
-    // Each POST gives up after 10 s, and is never sent again.
+    // Each POST gives up after 10 s, and is never sent again: one connection for each of the
+    // three status changes (pending, building, successful).
+    assert!(eventually(harness::WAIT, || count(&accepted) >= 3).await);
     let tried = count(&accepted);
+    assert_eq!(tried, 3);
     let closed = |c: &Mutex<Vec<Option<Duration>>>| {
         c.lock()
             .unwrap_or_else(|p| p.into_inner())
