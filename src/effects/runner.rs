@@ -60,8 +60,8 @@ impl Backoff {
 #[derive(Clone, Debug)]
 pub struct Foreground {
     in_flight: Arc<AtomicUsize>,
-    pub busy: usize,
-    pub max_wait: Duration,
+    busy: usize,
+    max_wait: Duration,
 }
 
 /// Counts one foreground request for as long as it lives.

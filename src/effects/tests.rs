@@ -324,8 +324,8 @@ async fn a_reconcile_the_service_cannot_answer_waits_in_doubt() {
     assert!(r.s.world.jenkins_queue().is_empty());
 }
 
-/// A review intent for change 1 in a fresh journal, and a runner over it whose owner cannot
-/// reach Gerrit (every attempt fails and is retried seconds later: one attempt to count).
+/// A drop-rejection intent for change 1 in a fresh journal, and a runner over it whose owner
+/// cannot reach Gerrit (every attempt fails and is retried seconds later: one attempt to count).
 async fn yielding_runner(
     foreground: Option<Foreground>,
 ) -> (tempfile::TempDir, crate::journal::Journal, Runner) {

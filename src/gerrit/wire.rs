@@ -311,27 +311,11 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     Some(((days * 24 + h) * 60 + min) * 60_000 + sec * 1000 + millis)
 }
 
-/// Milliseconds since the epoch as a Gerrit query timestamp, `2013-02-01 09:59:32.126` (UTC).
+/// Milliseconds since the epoch as a Gerrit query timestamp, `2013-02-01 09:59:32.126` (UTC):
+/// RFC 3339 without the `T` and the `Z`.
 pub fn format_timestamp(ms: i64) -> String {
-    let days = ms.div_euclid(86_400_000);
-    let in_day = ms.rem_euclid(86_400_000);
-    // The civil date from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{:03}",
-        in_day / 3_600_000,
-        in_day / 60_000 % 60,
-        in_day / 1000 % 60,
-        in_day % 1000
-    )
+    let t = crate::journal::rfc3339(ms);
+    t.trim_end_matches('Z').replacen('T', " ", 1)
 }
 
 /// `CommentInfo`, as far as the bot reads it.

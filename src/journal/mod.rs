@@ -87,6 +87,13 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// Milliseconds since the epoch (the journal's clock) as RFC 3339 UTC, e.g.
+/// `2026-11-26T02:46:11.123Z`; a time before the epoch is the epoch.
+pub fn rfc3339(ms: i64) -> String {
+    let t = std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
 /// A handle to the journal; cheap to clone.
 #[derive(Clone)]
 pub struct Journal {
@@ -289,15 +296,20 @@ fn checkpoints(conn: &Connection, journal: &std::sync::Weak<Inner>, catch_up: &A
         if journal.strong_count() == 0 {
             return;
         }
-        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1)) {
-            Ok(frames) if frames >= RESTART_FRAMES => catch_up.store(true, Ordering::Relaxed),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "journal checkpoint failed"),
+        if checkpoint(conn).is_some_and(|frames| frames >= RESTART_FRAMES) {
+            catch_up.store(true, Ordering::Relaxed);
         }
     }
 }
 
-/// A log this long after a checkpoint pass (4 MB of 4 KiB pages) is not being started over.
+/// A passive checkpoint; returns how many frames the log holds (None if it failed: logged).
+fn checkpoint(conn: &Connection) -> Option<i64> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
+        .inspect_err(|e| tracing::warn!(error = %e, "journal checkpoint failed"))
+        .ok()
+}
+
+/// A log this long after a checkpoint pass (2 MB of 2 KiB pages) is not being started over.
 const RESTART_FRAMES: i64 = 1_000;
 
 /// How often the write-ahead log is checkpointed.

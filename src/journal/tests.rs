@@ -623,12 +623,19 @@ async fn check_writable_changes_nothing() {
 /// The checkpoint counter in the write-ahead log's header: SQLite adds one each time the log
 /// starts over.
 fn log_generation(db: &std::path::Path) -> u32 {
+    use std::io::Read;
+    let mut header = [0u8; 16];
+    std::fs::File::open(wal_of(db))
+        .and_then(|mut f| f.read_exact(&mut header))
+        .map_or(0, |()| {
+            u32::from_be_bytes([header[12], header[13], header[14], header[15]])
+        })
+}
+
+fn wal_of(db: &std::path::Path) -> std::path::PathBuf {
     let mut wal = db.as_os_str().to_owned();
     wal.push("-wal");
-    let bytes = std::fs::read(std::path::PathBuf::from(wal)).unwrap_or_default();
-    bytes
-        .get(12..16)
-        .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    wal.into()
 }
 
 #[tokio::test]
@@ -673,10 +680,7 @@ async fn the_log_starts_over_while_writes_never_stop() {
         if generations.last() != Some(&g) {
             generations.push(g);
         }
-        let mut wal = db.as_os_str().to_owned();
-        wal.push("-wal");
-        biggest =
-            biggest.max(std::fs::metadata(std::path::PathBuf::from(wal)).map_or(0, |m| m.len()));
+        biggest = biggest.max(std::fs::metadata(wal_of(&db)).map_or(0, |m| m.len()));
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut commits = 0;

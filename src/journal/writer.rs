@@ -102,10 +102,8 @@ fn run(conn: Connection, rx: &mpsc::Receiver<Job>, catch_up: &AtomicBool) {
         // Between two batches nothing of this process is writing, so a passive checkpoint
         // here copies the few frames the checkpoint thread could not see, and the next
         // transaction starts the log over instead of growing it.
-        if catch_up.swap(false, Ordering::Relaxed)
-            && let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-        {
-            tracing::warn!(error = %e, "journal checkpoint failed");
+        if catch_up.swap(false, Ordering::Relaxed) {
+            super::checkpoint(&conn);
         }
     }
 }

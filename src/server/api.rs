@@ -5,7 +5,6 @@
 //! use the same functions, so what a script reads and what a person sees never disagree.
 
 use std::collections::HashMap;
-use std::time::{Duration, UNIX_EPOCH};
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -30,11 +29,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/board/changes/{*change}", get(super::board::card))
 }
 
-/// Milliseconds since the epoch as RFC 3339 UTC, e.g. `2026-11-26T02:46:11.123Z`.
-pub fn rfc3339(ms: i64) -> String {
-    let t = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
-    humantime::format_rfc3339_millis(t).to_string()
-}
+pub use crate::journal::rfc3339;
 
 #[derive(Serialize)]
 struct BuildJson<'a> {

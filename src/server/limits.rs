@@ -121,6 +121,27 @@ impl Guarded {
         self.deadline.as_mut().poll(cx).is_ready()
     }
 
+    /// What a write came to: once a byte of the answer is out, the request is in, and what
+    /// follows is idle time.
+    fn written(
+        &mut self,
+        cx: &mut Context<'_>,
+        result: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        match result {
+            Poll::Ready(Ok(n)) => {
+                if n > 0 {
+                    self.phase = Phase::Idle;
+                    let at = Instant::now() + self.idle_timeout;
+                    self.deadline.as_mut().reset(at);
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Pending if self.expired(cx) => Poll::Ready(Err(self.timed_out())),
+            other => other,
+        }
+    }
+
     fn timed_out(&self) -> io::Error {
         let what = match self.phase {
             Phase::Request => "the request did not arrive in time",
@@ -159,19 +180,9 @@ impl AsyncWrite for Guarded {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.stream).poll_write(cx, buf) {
-            Poll::Ready(Ok(n)) => {
-                if n > 0 {
-                    // Answering: the request is in; what follows is idle time.
-                    self.phase = Phase::Idle;
-                    let at = Instant::now() + self.idle_timeout;
-                    self.deadline.as_mut().reset(at);
-                }
-                Poll::Ready(Ok(n))
-            }
-            Poll::Pending if self.expired(cx) => Poll::Ready(Err(self.timed_out())),
-            other => other,
-        }
+        let this = &mut *self;
+        let written = Pin::new(&mut this.stream).poll_write(cx, buf);
+        this.written(cx, written)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -187,18 +198,9 @@ impl AsyncWrite for Guarded {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.stream).poll_write_vectored(cx, bufs) {
-            Poll::Ready(Ok(n)) => {
-                if n > 0 {
-                    self.phase = Phase::Idle;
-                    let at = Instant::now() + self.idle_timeout;
-                    self.deadline.as_mut().reset(at);
-                }
-                Poll::Ready(Ok(n))
-            }
-            Poll::Pending if self.expired(cx) => Poll::Ready(Err(self.timed_out())),
-            other => other,
-        }
+        let this = &mut *self;
+        let written = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        this.written(cx, written)
     }
 
     fn is_write_vectored(&self) -> bool {
