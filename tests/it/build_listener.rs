@@ -585,6 +585,33 @@ async fn a_slow_gerrit_never_makes_jenkins_wait() {
 }
 
 #[tokio::test]
+async fn a_slow_jenkins_api_never_makes_jenkins_callbacks_wait() {
+    let mut env = Env::new().await;
+    let l = env.start_listener().await;
+    let change = env.new_change();
+    let q = env.presubmit(change, 1).await;
+    // build-listener asks Jenkins' API about each finished build before it votes
+    // (`verify_callbacks`): that question must not hold up the callback's answer.
+    env.world.set_fault(
+        Service::Jenkins,
+        Fault::Latency(Duration::from_millis(2500)),
+    );
+    let started = Instant::now();
+    env.run_build(q, "SUCCESS", &l.notify_url(), Events::All)
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    env.expect_reviews(0);
+    l.settle().await;
+    env.expect_reviews(1);
+    env.world.set_fault(Service::Jenkins, Fault::None);
+    l.stop().await;
+}
+
+#[tokio::test]
 async fn transient_gerrit_errors_are_retried() {
     let mut env = Env::new().await;
     let l = env.start_listener().await;

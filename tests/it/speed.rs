@@ -76,6 +76,14 @@ async fn handled_mail_is_moved_in_one_batch() {
     env.deliver(b"From: someone@example.com\r\nSubject: hi\r\n\r\nhello\r\n");
     env.poll_once().await;
     env.expect_builds(30);
+    // One Gerrit request for each mail's facts (and, once per process, who the bot is), one
+    // Jenkins request for each build.
+    let gerrit = env.world.requests(Service::Gerrit);
+    let facts = gerrit.iter().filter(|r| r.path.starts_with("/a/changes/"));
+    assert_eq!(facts.count(), 30, "{gerrit:#?}");
+    assert_eq!(gerrit.len(), 31, "{gerrit:#?}");
+    let jenkins = env.world.requests(Service::Jenkins);
+    assert_eq!(jenkins.len(), 30, "{jenkins:#?}");
     let calls = gmail_calls(&env);
     let moves: Vec<&String> = calls
         .iter()
@@ -141,4 +149,37 @@ async fn concurrency_one_handles_one_mail_at_a_time() {
     assert_eq!(env.world.max_in_flight(Service::Jenkins), 1);
     assert_eq!(env.world.max_in_flight(Service::Gerrit), 1);
     env.expect_all_trashed();
+}
+
+#[tokio::test]
+async fn history_asks_for_added_mail_on_the_label_and_full_scan_interval_lists_it_all_again() {
+    let mut env = Env::new().await;
+    env.set("gmail", "full_scan_interval = \"400ms\"");
+    let poller = env.poller(false).await;
+    poller
+        .poll_once()
+        .await
+        .expect("first poll: a full listing");
+    let before = env.world.gmail_requests().len();
+    poller.poll_once().await.expect("poll");
+    let history: Vec<_> = env.world.gmail_requests()[before..].to_vec();
+    assert_eq!(history.len(), 1, "{history:#?}");
+    let q = &history[0].query;
+    assert!(history[0].path.ends_with("/history"), "{history:#?}");
+    for wanted in [
+        "historyTypes=messageAdded",
+        "historyTypes=labelAdded",
+        "labelId=",
+        "startHistoryId=",
+    ] {
+        assert!(q.contains(wanted), "{wanted} not in {q}");
+    }
+    // `full_scan_interval` after the last full listing, the label is listed whole again.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = env.world.gmail_requests().len();
+    poller.poll_once().await.expect("poll");
+    let calls = gmail_calls(&env)[before..].to_vec();
+    assert!(calls.iter().any(|c| c == "GET messages"), "{calls:#?}");
+    assert!(!calls.iter().any(|c| c == "GET history"), "{calls:#?}");
+    env.finish();
 }
