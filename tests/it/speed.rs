@@ -153,7 +153,7 @@ async fn concurrency_one_handles_one_mail_at_a_time() {
 
 #[tokio::test]
 async fn history_asks_for_added_mail_on_the_label_and_full_scan_interval_lists_it_all_again() {
-    let mut env = Env::new().await;
+    let env = Env::new().await;
     env.set("gmail", "full_scan_interval = \"400ms\"");
     let poller = env.poller(false).await;
     poller
