@@ -193,6 +193,201 @@ pub fn rest_id_from_plain(id: &str) -> String {
         .join("~")
 }
 
+/// `build.phase`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    Queued,
+    Started,
+    Completed,
+    Finalized,
+    Other(String),
+}
+
+impl Phase {
+    pub fn parse(s: &str) -> Phase {
+        match s {
+            "QUEUED" => Phase::Queued,
+            "STARTED" => Phase::Started,
+            "COMPLETED" => Phase::Completed,
+            "FINALIZED" => Phase::Finalized,
+            other => Phase::Other(other.to_string()),
+        }
+    }
+
+    /// COMPLETED and FINALIZED both carry the result; whichever comes first is acted on.
+    pub fn is_finished(&self) -> bool {
+        matches!(self, Phase::Completed | Phase::Finalized)
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Phase::Queued => "QUEUED",
+            Phase::Started => "STARTED",
+            Phase::Completed => "COMPLETED",
+            Phase::Finalized => "FINALIZED",
+            Phase::Other(s) => s,
+        })
+    }
+}
+
+/// The phases a build's callbacks brought, each once, in the order they first came; stored
+/// as their names separated by spaces.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Phases(Vec<Phase>);
+
+impl Phases {
+    /// Reads the stored form.
+    pub fn read(s: &str) -> Phases {
+        let mut phases = Phases::default();
+        for name in s.split(' ').filter(|n| !n.is_empty()) {
+            phases = phases.with(&Phase::parse(name));
+        }
+        phases
+    }
+
+    /// These phases and `phase`, if it is new.
+    pub fn with(mut self, phase: &Phase) -> Phases {
+        if !self.0.contains(phase) {
+            self.0.push(phase.clone());
+        }
+        self
+    }
+
+    /// The phases' names, in arrival order.
+    pub fn names(&self) -> Vec<String> {
+        self.0.iter().map(ToString::to_string).collect()
+    }
+}
+
+impl fmt::Display for Phases {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.names().join(" "))
+    }
+}
+
+/// `build.status`: Jenkins' `Result` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildResult {
+    Success,
+    Unstable,
+    Failure,
+    NotBuilt,
+    Aborted,
+    Other(String),
+}
+
+impl BuildResult {
+    pub fn parse(s: &str) -> BuildResult {
+        match s {
+            "SUCCESS" => BuildResult::Success,
+            "UNSTABLE" => BuildResult::Unstable,
+            "FAILURE" => BuildResult::Failure,
+            "NOT_BUILT" => BuildResult::NotBuilt,
+            "ABORTED" => BuildResult::Aborted,
+            other => BuildResult::Other(other.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for BuildResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BuildResult::Success => "SUCCESS",
+            BuildResult::Unstable => "UNSTABLE",
+            BuildResult::Failure => "FAILURE",
+            BuildResult::NotBuilt => "NOT_BUILT",
+            BuildResult::Aborted => "ABORTED",
+            BuildResult::Other(s) => s,
+        })
+    }
+}
+
+/// SPEC §14's build statuses, plus `not_triggered` for a trigger that failed for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildStatus {
+    Pending,
+    Building,
+    Successful,
+    Failed,
+    Unstable,
+    Aborted,
+    Cancelled,
+    NotTriggered,
+}
+
+impl BuildStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BuildStatus::Pending => "pending",
+            BuildStatus::Building => "building",
+            BuildStatus::Successful => "successful",
+            BuildStatus::Failed => "failed",
+            BuildStatus::Unstable => "unstable",
+            BuildStatus::Aborted => "aborted",
+            BuildStatus::Cancelled => "cancelled",
+            BuildStatus::NotTriggered => "not_triggered",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<BuildStatus> {
+        Some(match s {
+            "pending" => BuildStatus::Pending,
+            "building" => BuildStatus::Building,
+            "successful" => BuildStatus::Successful,
+            "failed" => BuildStatus::Failed,
+            "unstable" => BuildStatus::Unstable,
+            "aborted" => BuildStatus::Aborted,
+            "cancelled" => BuildStatus::Cancelled,
+            "not_triggered" => BuildStatus::NotTriggered,
+            _ => return None,
+        })
+    }
+
+    /// The status of a finished build from Jenkins' result.
+    pub fn from_result(result: &BuildResult) -> BuildStatus {
+        match result {
+            BuildResult::Success => BuildStatus::Successful,
+            BuildResult::Unstable => BuildStatus::Unstable,
+            BuildResult::Aborted | BuildResult::NotBuilt => BuildStatus::Aborted,
+            BuildResult::Failure | BuildResult::Other(_) => BuildStatus::Failed,
+        }
+    }
+
+    /// Jenkins' name for a finished build's status (`RUNNING` while it has none).
+    pub fn result_name(self) -> &'static str {
+        match self {
+            BuildStatus::Successful => "SUCCESS",
+            BuildStatus::Failed => "FAILURE",
+            BuildStatus::Unstable => "UNSTABLE",
+            BuildStatus::Aborted => "ABORTED",
+            BuildStatus::Cancelled => "CANCELLED",
+            BuildStatus::Pending | BuildStatus::Building | BuildStatus::NotTriggered => "RUNNING",
+        }
+    }
+
+    /// Whether Jenkins finished the build (a result a vote can count).
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            BuildStatus::Successful
+                | BuildStatus::Failed
+                | BuildStatus::Unstable
+                | BuildStatus::Aborted
+        )
+    }
+}
+
+/// The latest build of each job of a patch set, as the bot triggered them (no target).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sibling {
+    pub job: String,
+    pub number: Option<u64>,
+    pub status: Option<BuildStatus>,
+    pub url: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

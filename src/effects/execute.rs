@@ -178,7 +178,7 @@ impl Effectors {
         let who = match (&intent.change, intent.patch_set) {
             (Some(c), Some(ps)) => format!("{c} patch set {ps}"),
             (Some(c), None) => c.clone(),
-            _ => intent.key.clone(),
+            _ => intent.key.to_string(),
         };
         let mut e = NewEvent::new(
             EventKind::Error,

@@ -1,4 +1,6 @@
 use super::*;
+use crate::gerrit::ReviewInput;
+use crate::record::{IntentKind, NewEvent, Planned};
 
 #[test]
 fn order_keys_name_the_change_number_when_the_id_has_one() {
@@ -360,7 +362,7 @@ async fn yielding_runner(
 
 async fn attempts(journal: &crate::journal::Journal) -> u32 {
     journal
-        .intent("drop:x")
+        .intent(&"drop:x".into())
         .await
         .unwrap()
         .map_or(0, |i| i.attempts)

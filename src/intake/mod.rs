@@ -5,6 +5,7 @@
 //! set announced by a mail, a webhook and the reconcile pass is built once, and a forged hint
 //! does nothing Gerrit does not confirm.
 
+pub mod callbacks;
 pub mod reconcile;
 pub mod webhooks;
 
@@ -16,6 +17,7 @@ use crate::effects::{Effect, Effectors, Payload};
 use crate::gerrit::{ChangeFacts, Gerrit, GerritError};
 use crate::jenkins::Jenkins;
 use crate::journal::{Claim, Finish, IntentKind, Journal, NewEvent, Planned, Recorded};
+use crate::key::{HintKey, IntentKey};
 use crate::mail::Notification;
 use crate::policy::{self, Identity};
 
@@ -53,7 +55,7 @@ pub enum Carried {
     /// Every effect is done (or failed for good, with its own event).
     Done,
     /// One failed for a passing reason (the error, the intents the hint waits on).
-    Failed(String, Vec<String>),
+    Failed(String, Vec<IntentKey>),
     /// Another process holds one of the effects, or one is not due yet.
     Waiting,
 }
@@ -70,7 +72,7 @@ pub struct Done {
 impl Intake {
     /// Gerrit's facts, the policy's decisions and the plan for hint `n`. `fallback_key` keys
     /// the effects of a hint that is not a comment Gerrit recorded (a mail's Message-ID).
-    pub async fn assess(&self, n: &Notification, fallback_key: &str) -> Assessed {
+    pub async fn assess(&self, n: &Notification, fallback_key: &HintKey) -> Assessed {
         let ctx = n.message_type.to_string();
         let presubmit = &self.config.presubmit;
         let mut me = Identity {
@@ -108,7 +110,7 @@ impl Intake {
         };
         let decisions = policy::decide(n, facts.as_ref(), &built, presubmit, &me);
         let key_base =
-            policy::comment_key(n, facts.as_ref()).unwrap_or_else(|| fallback_key.to_string());
+            policy::comment_key(n, facts.as_ref()).unwrap_or_else(|| fallback_key.clone());
         let job_url = |job: &str| self.jenkins.job_url(job);
         let mut plan = policy::plan_mail(n, facts.as_ref(), &decisions, &key_base, &ctx, &job_url);
         if presubmit.cancel_superseded
@@ -145,8 +147,8 @@ impl Intake {
         ctx: &str,
         planned: Vec<Planned>,
         events: Vec<NewEvent>,
-    ) -> Result<Vec<(String, IntentKind)>, String> {
-        let keys: Vec<(String, IntentKind)> = planned
+    ) -> Result<Vec<(IntentKey, IntentKind)>, String> {
+        let keys: Vec<(IntentKey, IntentKind)> = planned
             .iter()
             .map(|p| (p.intent.key.clone(), p.intent.kind))
             .collect();
@@ -174,7 +176,7 @@ impl Intake {
         let mut builds = skipped.into_iter();
         let mut run_keys = Vec::new();
         for ((key, kind), r) in keys.into_iter().zip(recorded) {
-            let skip = if kind == IntentKind::Trigger && key.starts_with("trigger:auto:") {
+            let skip = if key.is_auto_build() {
                 builds.next()
             } else {
                 None
@@ -210,7 +212,7 @@ impl Intake {
     }
 
     /// Claims and carries out recorded intents (as [`Intake::record`] returned them).
-    pub async fn run(&self, run_keys: &[(String, IntentKind)], done: &mut Done) -> Carried {
+    pub async fn run(&self, run_keys: &[(IntentKey, IntentKind)], done: &mut Done) -> Carried {
         let mut failure = None;
         let mut waiting = false;
         let claims = match self

@@ -13,6 +13,7 @@
 use crate::console::{self, Kind};
 use crate::gerrit::OpenChange;
 use crate::journal::{JournalError, NewEvent, now_ms};
+use crate::key::HintKey;
 use crate::mail::{MessageType, Notification};
 use crate::types::{PatchSet, Project};
 
@@ -143,7 +144,10 @@ impl Intake {
         report.unbuilt += 1;
         let n = hint(c);
         let ctx = n.message_type.to_string();
-        let fallback = format!("reconcile:{key}:{}", c.current_patch_set);
+        let fallback = HintKey::Reconcile {
+            change: key.clone(),
+            patch_set: c.current_patch_set,
+        };
         match self.assess(&n, &fallback).await {
             Assessed::Plan { planned, events } => {
                 if planned.iter().any(|p| p.build.is_some()) {

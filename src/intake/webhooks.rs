@@ -14,6 +14,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::key::HintKey;
 use crate::mail::{MessageType, Notification, review_of_change_message};
 use crate::types::{PatchSet, Project};
 
@@ -193,13 +194,12 @@ pub fn parse(body: &[u8]) -> Result<Event, EventError> {
 }
 
 /// What keys the effects of an event that is not a comment Gerrit recorded.
-pub fn fallback_key(n: &Notification) -> String {
-    format!(
-        "webhook:{}:{}:{}",
-        n.message_type,
-        n.locator().plain_id(),
-        n.patch_set
-    )
+pub fn fallback_key(n: &Notification) -> HintKey {
+    HintKey::Webhook {
+        kind: n.message_type.to_string(),
+        change: n.locator().plain_id(),
+        patch_set: n.patch_set.0,
+    }
 }
 
 /// A JSON number or (Gerrit before 2.14) a string of digits, above zero.

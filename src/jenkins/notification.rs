@@ -7,10 +7,11 @@
 //! any phase name, so the phase keeps an `Other` variant and the decision rejects it.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde_json::{Map, Value};
 use thiserror::Error;
+
+use crate::types::{BuildResult, Phase};
 
 /// One plugin POST.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,88 +29,12 @@ pub struct JenkinsEvent {
 pub struct BuildEvent {
     pub number: u64,
     pub phase: Phase,
-    pub status: Option<BuildStatus>,
+    pub status: Option<BuildResult>,
     /// Relative, e.g. `job/bionic-presubmit/42/`.
     pub url: Option<String>,
     pub full_url: Option<String>,
     pub queue_id: Option<u64>,
     pub parameters: BTreeMap<String, String>,
-}
-
-/// `build.phase`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Phase {
-    Queued,
-    Started,
-    Completed,
-    Finalized,
-    Other(String),
-}
-
-impl Phase {
-    pub fn parse(s: &str) -> Phase {
-        match s {
-            "QUEUED" => Phase::Queued,
-            "STARTED" => Phase::Started,
-            "COMPLETED" => Phase::Completed,
-            "FINALIZED" => Phase::Finalized,
-            other => Phase::Other(other.to_string()),
-        }
-    }
-
-    /// COMPLETED and FINALIZED both carry the result; whichever comes first is acted on.
-    pub fn is_finished(&self) -> bool {
-        matches!(self, Phase::Completed | Phase::Finalized)
-    }
-}
-
-impl fmt::Display for Phase {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Phase::Queued => "QUEUED",
-            Phase::Started => "STARTED",
-            Phase::Completed => "COMPLETED",
-            Phase::Finalized => "FINALIZED",
-            Phase::Other(s) => s,
-        })
-    }
-}
-
-/// `build.status`: Jenkins' `Result` names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BuildStatus {
-    Success,
-    Unstable,
-    Failure,
-    NotBuilt,
-    Aborted,
-    Other(String),
-}
-
-impl BuildStatus {
-    pub fn parse(s: &str) -> BuildStatus {
-        match s {
-            "SUCCESS" => BuildStatus::Success,
-            "UNSTABLE" => BuildStatus::Unstable,
-            "FAILURE" => BuildStatus::Failure,
-            "NOT_BUILT" => BuildStatus::NotBuilt,
-            "ABORTED" => BuildStatus::Aborted,
-            other => BuildStatus::Other(other.to_string()),
-        }
-    }
-}
-
-impl fmt::Display for BuildStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            BuildStatus::Success => "SUCCESS",
-            BuildStatus::Unstable => "UNSTABLE",
-            BuildStatus::Failure => "FAILURE",
-            BuildStatus::NotBuilt => "NOT_BUILT",
-            BuildStatus::Aborted => "ABORTED",
-            BuildStatus::Other(s) => s,
-        })
-    }
 }
 
 /// Why a request body cannot be read (answered 400).
@@ -248,7 +173,7 @@ impl JenkinsEvent {
             build: BuildEvent {
                 number,
                 phase: Phase::parse(phase),
-                status: status.map(BuildStatus::parse),
+                status: status.map(BuildResult::parse),
                 url: get(build, "url", "build.url", "a string", string)?,
                 full_url: get(build, "full_url", "build.full_url", "a string", string)?,
                 // `-1` is what Jenkins reports for a build that did not come from the queue;

@@ -7,98 +7,11 @@
 
 use rusqlite::{Connection, Row, params};
 
+pub use crate::types::{BuildStatus, Sibling};
+
+pub use crate::record::{BuildKind, NewBuild};
+
 use super::{Journal, JournalError};
-
-/// A presubmit build (votes) or a clean build (reports on the change that asked).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BuildKind {
-    Presubmit,
-    Clean,
-}
-
-impl BuildKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BuildKind::Presubmit => "presubmit",
-            BuildKind::Clean => "clean",
-        }
-    }
-
-    fn parse(s: &str) -> BuildKind {
-        if s == "clean" {
-            BuildKind::Clean
-        } else {
-            BuildKind::Presubmit
-        }
-    }
-}
-
-/// SPEC §14's build statuses, plus `not_triggered` for a trigger that failed for good.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BuildStatus {
-    Pending,
-    Building,
-    Successful,
-    Failed,
-    Unstable,
-    Aborted,
-    Cancelled,
-    NotTriggered,
-}
-
-impl BuildStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BuildStatus::Pending => "pending",
-            BuildStatus::Building => "building",
-            BuildStatus::Successful => "successful",
-            BuildStatus::Failed => "failed",
-            BuildStatus::Unstable => "unstable",
-            BuildStatus::Aborted => "aborted",
-            BuildStatus::Cancelled => "cancelled",
-            BuildStatus::NotTriggered => "not_triggered",
-        }
-    }
-
-    pub(crate) fn parse(s: &str) -> Option<BuildStatus> {
-        Some(match s {
-            "pending" => BuildStatus::Pending,
-            "building" => BuildStatus::Building,
-            "successful" => BuildStatus::Successful,
-            "failed" => BuildStatus::Failed,
-            "unstable" => BuildStatus::Unstable,
-            "aborted" => BuildStatus::Aborted,
-            "cancelled" => BuildStatus::Cancelled,
-            "not_triggered" => BuildStatus::NotTriggered,
-            _ => return None,
-        })
-    }
-
-    /// The status of a finished build from Jenkins' result name.
-    pub fn from_result(result: &str) -> BuildStatus {
-        match result {
-            "SUCCESS" => BuildStatus::Successful,
-            "UNSTABLE" => BuildStatus::Unstable,
-            "ABORTED" | "NOT_BUILT" => BuildStatus::Aborted,
-            _ => BuildStatus::Failed,
-        }
-    }
-}
-
-/// A build to record with its trigger intent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewBuild {
-    pub kind: BuildKind,
-    /// `project~number`.
-    pub change: String,
-    pub patch_set: u32,
-    pub job: String,
-    /// `LUNCH_TARGET`, when a target command asked for one.
-    pub target: Option<String>,
-    /// An automatic build: not recorded (and not triggered) when a build of this job without
-    /// a target already exists for the patch set.
-    pub once: bool,
-}
 
 /// A build as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -336,15 +249,6 @@ pub(crate) fn builds_by_queue_id(c: &Connection, queue_id: i64) -> rusqlite::Res
     ))?;
     let rows = st.query_map(params![queue_id], from_row)?;
     rows.collect()
-}
-
-/// The latest build of each job of a patch set, as the bot triggered them (no target).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sibling {
-    pub job: String,
-    pub number: Option<u64>,
-    pub status: Option<BuildStatus>,
-    pub url: Option<String>,
 }
 
 /// The builds of the patch set that the build of `job` with queue item `queue_id` built: the

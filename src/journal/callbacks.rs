@@ -7,9 +7,12 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::builds::{self, BuildStatus, Sibling};
+use crate::types::{BuildResult, BuildStatus, Phase, Phases, Sibling};
+
+use super::builds;
 use super::events::{self, NewEvent};
-use super::intents::{self, NewIntent};
+use super::intents;
+use super::record::Planned;
 use super::{Journal, JournalError, now_ms};
 
 /// One callback's bookkeeping.
@@ -17,10 +20,9 @@ use super::{Journal, JournalError, now_ms};
 pub struct CallbackPhase {
     pub job: String,
     pub number: u64,
-    pub phase: String,
-    pub status: Option<String>,
-    /// COMPLETED or FINALIZED: the build's result is known.
-    pub finished: bool,
+    pub phase: Phase,
+    /// The result, in a finished phase.
+    pub status: Option<BuildResult>,
     /// The queue item the build came from, when the plugin said (to update the bot's builds).
     pub queue_id: Option<u64>,
     /// The build's link, for the builds table.
@@ -41,16 +43,18 @@ pub enum Accepted {
 /// What the first finished phase of a build acts with, decided from the builds of the same
 /// patch set as the journal knows them in this very transaction (`None`: the bot did not
 /// trigger this build, so it has no siblings on record).
-pub type Plan = Box<dyn FnOnce(Option<&[Sibling]>) -> (Vec<NewIntent>, Vec<NewEvent>) + Send>;
+pub type OnFinish = Box<dyn FnOnce(Option<&[Sibling]>) -> (Vec<Planned>, Vec<NewEvent>) + Send>;
 
 fn record(
     c: &Connection,
     cb: &CallbackPhase,
-    plan: Plan,
+    on_finish: OnFinish,
     process: &str,
     now: i64,
 ) -> rusqlite::Result<(Accepted, Vec<NewEvent>)> {
     let number = i64::try_from(cb.number).unwrap_or(i64::MAX);
+    let phase = cb.phase.to_string();
+    let finished = cb.phase.is_finished();
     let existing: Option<(String, Option<String>)> = c
         .prepare_cached("SELECT phases, acted_phase FROM callbacks WHERE job = ?1 AND number = ?2")?
         .query_row(params![cb.job, number], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -61,15 +65,11 @@ fn record(
                 "INSERT INTO callbacks (job, number, phases, deliveries, first_at, last_at)
                  VALUES (?1, ?2, ?3, 1, ?4, ?4)",
             )?
-            .execute(params![cb.job, number, cb.phase, now])?;
+            .execute(params![cb.job, number, phase, now])?;
             None
         }
         Some((phases, acted)) => {
-            let phases = if phases.split(' ').any(|p| p == cb.phase) {
-                phases
-            } else {
-                format!("{phases} {}", cb.phase)
-            };
+            let phases = Phases::read(&phases).with(&cb.phase).to_string();
             c.prepare_cached(
                 "UPDATE callbacks SET phases = ?3, deliveries = deliveries + 1, last_at = ?4
                  WHERE job = ?1 AND number = ?2",
@@ -79,13 +79,13 @@ fn record(
         }
     };
     if let Some(q) = cb.queue_id {
-        let status = match (&cb.status, cb.finished) {
+        let status = match (&cb.status, finished) {
             (Some(s), true) => BuildStatus::from_result(s),
             _ => BuildStatus::Building,
         };
         builds::update_from_callback(c, &cb.job, q, cb.number, status, cb.url.as_deref(), now)?;
     }
-    if !cb.finished {
+    if !finished {
         return Ok((Accepted::Recorded, Vec::new()));
     }
     if let Some(acted_phase) = acted {
@@ -95,16 +95,16 @@ fn record(
         Some(q) => builds::siblings(c, &cb.job, q)?,
         None => None,
     };
-    let (reviews, events) = plan(siblings.as_deref());
+    let (reviews, events) = on_finish(siblings.as_deref());
     let mut first = None;
     for review in &reviews {
-        let (id, _) = intents::insert(c, review, now)?;
+        let (id, _) = intents::insert(c, &review.intent, now)?;
         first.get_or_insert(id);
     }
     for e in &events {
         events::append(c, e, process, now)?;
     }
-    c.prepare_cached("UPDATE callbacks SET acted_phase = ?3, status = ?4, item = ?5 WHERE job = ?1 AND number = ?2")?.execute(params![cb.job, number, cb.phase, cb.status, first],
+    c.prepare_cached("UPDATE callbacks SET acted_phase = ?3, status = ?4, item = ?5 WHERE job = ?1 AND number = ?2")?.execute(params![cb.job, number, phase, cb.status.as_ref().map(ToString::to_string), first],
     )?;
     Ok((first.map_or(Accepted::Recorded, Accepted::Queued), events))
 }
@@ -127,17 +127,17 @@ pub(crate) fn forget_action(c: &Connection, job: &str, number: u64) -> rusqlite:
 
 impl Journal {
     /// Records a callback and, for the first finished phase of the build, the review intents
-    /// and events `plan` decides, all in one durable transaction: a re-send or the second
+    /// and events `on_finish` decides, all in one durable transaction: a re-send or the second
     /// finished phase can never queue a second review, and two builds of one patch set
     /// finishing at once see each other's results.
     /// Returns what was accepted and the events recorded with it.
     pub async fn accept_callback(
         &self,
         cb: CallbackPhase,
-        plan: Plan,
+        on_finish: OnFinish,
     ) -> Result<(Accepted, Vec<NewEvent>), JournalError> {
         let process = self.process().to_string();
-        self.write(move |c| record(c, &cb, plan, &process, now_ms()))
+        self.write(move |c| record(c, &cb, on_finish, &process, now_ms()))
             .await
     }
 
@@ -155,7 +155,7 @@ impl Journal {
             )?
             .query_row(params![job, number], |r| {
                 let phases: String = r.get(0)?;
-                Ok((phases.split(' ').map(String::from).collect(), r.get(1)?))
+                Ok((Phases::read(&phases).names(), r.get(1)?))
             })
             .optional()
         })

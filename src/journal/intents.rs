@@ -17,52 +17,11 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+pub use crate::record::{IntentKind, NewIntent};
+
+use crate::key::IntentKey;
+
 use super::{Journal, JournalError, now_ms};
-
-/// What kind of effect an intent is; decides which effector carries it out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum IntentKind {
-    /// Queue a Jenkins build.
-    Trigger,
-    /// Post a Gerrit review (a vote, a result message, a reply).
-    Review,
-    /// Read the bot's Verified vote and set it to 0 if it is negative.
-    DropRejection,
-    /// Ask build-listener (`POST /drop-rejection`) to drop a rejection.
-    DropRequest,
-    /// Trash a mail or set it aside.
-    MailMove,
-    /// Cancel a Jenkins queue item.
-    Cancel,
-    /// Done by an earlier release; only its key matters.
-    Legacy,
-}
-
-impl IntentKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IntentKind::Trigger => "trigger",
-            IntentKind::Review => "review",
-            IntentKind::DropRejection => "drop_rejection",
-            IntentKind::DropRequest => "drop_request",
-            IntentKind::MailMove => "mail_move",
-            IntentKind::Cancel => "cancel",
-            IntentKind::Legacy => "legacy",
-        }
-    }
-
-    fn parse(s: &str) -> IntentKind {
-        match s {
-            "trigger" => IntentKind::Trigger,
-            "review" => IntentKind::Review,
-            "drop_rejection" => IntentKind::DropRejection,
-            "drop_request" => IntentKind::DropRequest,
-            "mail_move" => IntentKind::MailMove,
-            "cancel" => IntentKind::Cancel,
-            _ => IntentKind::Legacy,
-        }
-    }
-}
 
 /// Where an intent is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,29 +52,11 @@ impl IntentState {
     }
 }
 
-/// An intent to record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewIntent {
-    /// Stable: the same decision made again (by this or another process) has the same key.
-    pub key: String,
-    pub kind: IntentKind,
-    /// `project~number` (or the number) the effect is about, for operators and ordering.
-    pub change: Option<String>,
-    pub patch_set: Option<u32>,
-    /// Intents sharing an order key run one at a time, in the order they were recorded
-    /// (reviews of one change: a −1 never lands after the drop that lifts it).
-    pub order_key: Option<String>,
-    /// What to do, as JSON the effector understands.
-    pub payload: String,
-    /// What asked for it, for logs (`bionic-presubmit #42`, a mail id).
-    pub source: String,
-}
-
 /// An intent as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Intent {
     pub id: i64,
-    pub key: String,
+    pub key: IntentKey,
     pub kind: IntentKind,
     pub change: Option<String>,
     pub patch_set: Option<u32>,
@@ -139,7 +80,7 @@ const COLUMNS: &str = "id, key, kind, change, patch_set, order_key, payload, sou
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Intent> {
     Ok(Intent {
         id: r.get(0)?,
-        key: r.get(1)?,
+        key: IntentKey::read(&r.get::<_, String>(1)?),
         kind: IntentKind::parse(&r.get::<_, String>(2)?),
         change: r.get(3)?,
         patch_set: r.get(4)?,
@@ -223,7 +164,7 @@ pub(crate) fn insert(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?8) ON CONFLICT (key) DO NOTHING",
         )?
         .execute(params![
-            intent.key,
+            intent.key.to_string(),
             intent.kind.as_str(),
             intent.change,
             intent.patch_set,
@@ -234,7 +175,7 @@ pub(crate) fn insert(
         ])?;
     let id = c
         .prepare_cached("SELECT id FROM intents WHERE key = ?1")?
-        .query_row(params![intent.key], |r| r.get(0))?;
+        .query_row(params![intent.key.to_string()], |r| r.get(0))?;
     Ok((id, n == 1))
 }
 
@@ -271,7 +212,7 @@ pub enum Claim {
     /// Not due yet (backoff), or waiting behind an older intent of its order key.
     Waiting(Intent),
     /// No intent has this key.
-    Missing(String),
+    Missing(IntentKey),
 }
 
 /// How an attempt ended.
@@ -329,16 +270,16 @@ fn behind_another(c: &Connection, intent: &Intent) -> rusqlite::Result<bool> {
     .query_row(params![order, intent.id], |r| r.get(0))
 }
 
-fn claim_one(c: &Connection, key: &str, me: &Owner, now: i64) -> rusqlite::Result<Claim> {
+fn claim_one(c: &Connection, key: &IntentKey, me: &Owner, now: i64) -> rusqlite::Result<Claim> {
     let Some(intent) = c
         .query_row(
             &format!("SELECT {COLUMNS} FROM intents WHERE key = ?1"),
-            params![key],
+            params![key.to_string()],
             from_row,
         )
         .optional()?
     else {
-        return Ok(Claim::Missing(key.to_string()));
+        return Ok(Claim::Missing(key.clone()));
     };
     let (lease_until, next_attempt): (Option<i64>, i64) = c
         .prepare_cached("SELECT lease_until, next_attempt FROM intents WHERE id = ?1")?
@@ -435,7 +376,7 @@ impl Journal {
     /// Claims each key for `me` (see [`Claim`]), in one transaction.
     pub async fn claim_keys(
         &self,
-        keys: Vec<String>,
+        keys: Vec<IntentKey>,
         me: &Owner,
     ) -> Result<Vec<Claim>, JournalError> {
         let me = me.clone();
@@ -571,7 +512,7 @@ impl Journal {
     }
 
     /// One intent by key.
-    pub async fn intent(&self, key: &str) -> Result<Option<Intent>, JournalError> {
+    pub async fn intent(&self, key: &IntentKey) -> Result<Option<Intent>, JournalError> {
         let key = key.to_string();
         self.read(move |c| {
             c.query_row(

@@ -4,6 +4,8 @@
 
 use rusqlite::{OptionalExtension, params};
 
+use crate::key::IntentKey;
+
 use super::{Journal, JournalError, now_ms};
 
 /// What the journal remembers about a mail that failed.
@@ -45,10 +47,11 @@ impl Journal {
         gmail_id: &str,
         error: &str,
         wait_ms: i64,
-        keys: &[String],
+        keys: &[IntentKey],
     ) -> Result<u32, JournalError> {
         let (id, error) = (gmail_id.to_string(), error.to_string());
-        let keys = serde_json::to_string(keys).unwrap_or_else(|_| "[]".into());
+        let keys: Vec<String> = keys.iter().map(ToString::to_string).collect();
+        let keys = serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into());
         self.write(move |c| {
             let now = now_ms();
             c.prepare_cached(

@@ -42,7 +42,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use thiserror::Error;
 
 pub use builds::{BuildKind, BuildRow, BuildStatus, NewBuild, Sibling};
-pub use callbacks::{Accepted, CallbackPhase, Plan};
+pub use callbacks::{Accepted, CallbackPhase, OnFinish};
 pub use events::{Event, EventKind, NewEvent};
 pub use intents::{Claim, Finish, Intent, IntentKind, IntentState, NewIntent, Owner};
 pub use mails::MailAttempts;

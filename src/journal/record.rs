@@ -3,29 +3,14 @@
 
 use rusqlite::{Connection, OptionalExtension};
 
-use super::builds::{self, NewBuild};
+pub use crate::record::Planned;
+
+use crate::key::IntentKey;
+
+use super::builds;
 use super::events::{self, NewEvent};
-use super::intents::{self, Finish, NewIntent};
+use super::intents::{self, Finish};
 use super::{Journal, JournalError, now_ms};
-
-/// An intent to record, with the build it triggers (for trigger intents).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Planned {
-    pub intent: NewIntent,
-    pub build: Option<NewBuild>,
-    /// Repeat an idempotent intent that already ended (moving a mail).
-    pub repeatable: bool,
-}
-
-impl Planned {
-    pub fn new(intent: NewIntent) -> Planned {
-        Planned {
-            intent,
-            build: None,
-            repeatable: false,
-        }
-    }
-}
 
 /// What recording one planned intent did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,11 +37,11 @@ impl Recorded {
 pub enum BuildUpdate {
     /// Jenkins queued the build of this trigger intent (or folded it into this item).
     Queued {
-        intent_key: String,
+        intent_key: IntentKey,
         queue_id: Option<u64>,
     },
     /// The trigger will never happen.
-    NotTriggered { intent_key: String },
+    NotTriggered { intent_key: IntentKey },
     /// Jenkins took this queue item out of the queue: the build will never run.
     Cancelled { queue_id: u64 },
     /// Jenkins contradicted the callback this review came from: the build's once-only vote
@@ -67,7 +52,7 @@ pub enum BuildUpdate {
 fn record_one(c: &Connection, p: &Planned, now: i64) -> rusqlite::Result<Recorded> {
     if let Some(b) = &p.build
         && b.once
-        && builds::already_built(c, b, &p.intent.key)?
+        && builds::already_built(c, b, &p.intent.key.to_string())?
     {
         return Ok(Recorded::AlreadyBuilt);
     }
@@ -76,7 +61,7 @@ fn record_one(c: &Connection, p: &Planned, now: i64) -> rusqlite::Result<Recorde
     }
     let (id, new) = intents::insert(c, &p.intent, now)?;
     if new && let Some(b) = &p.build {
-        builds::insert(c, b, &p.intent.key, now)?;
+        builds::insert(c, b, &p.intent.key.to_string(), now)?;
     }
     Ok(if new {
         Recorded::New(id)
@@ -155,9 +140,9 @@ impl Journal {
                 Some(BuildUpdate::Queued {
                     intent_key,
                     queue_id,
-                }) => builds::set_queued(c, intent_key, *queue_id)?,
+                }) => builds::set_queued(c, &intent_key.to_string(), *queue_id)?,
                 Some(BuildUpdate::NotTriggered { intent_key }) => {
-                    builds::set_not_triggered(c, intent_key)?;
+                    builds::set_not_triggered(c, &intent_key.to_string())?;
                 }
                 Some(BuildUpdate::Cancelled { queue_id }) => {
                     builds::set_cancelled(c, *queue_id)?;

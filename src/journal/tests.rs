@@ -95,16 +95,16 @@ async fn a_database_made_by_the_first_release_is_migrated() {
     assert_eq!(clean[0].kind, BuildKind::Clean);
     assert_eq!(clean[0].created, 1_700_000_001_000);
     // A mail step already done is a done intent under the key the new release uses.
-    let done = j.intent("mail:<m@x>#1").await.unwrap().unwrap();
+    let done = j.intent(&"mail:<m@x>#1".into()).await.unwrap().unwrap();
     assert_eq!(done.state, IntentState::Done);
     let auto = j
-        .intent("trigger:auto:platform/bionic~1:2:bionic-presubmit")
+        .intent(&"trigger:auto:platform/bionic~1:2:bionic-presubmit".into())
         .await
         .unwrap()
         .unwrap();
     assert_eq!(auto.state, IntentState::Done);
     // A review waiting in the outbox is a pending intent the effectors can read.
-    let review = j.intent("outbox:5").await.unwrap().unwrap();
+    let review = j.intent(&"outbox:5".into()).await.unwrap().unwrap();
     assert_eq!(review.state, IntentState::Pending);
     assert_eq!(review.kind, IntentKind::Review);
     assert_eq!(review.attempts, 3);
@@ -121,7 +121,7 @@ async fn a_database_made_by_the_first_release_is_migrated() {
         }
         other => panic!("not a review: {other:?}"),
     }
-    let drop = j.intent("outbox:6").await.unwrap().unwrap();
+    let drop = j.intent(&"outbox:6".into()).await.unwrap().unwrap();
     assert_eq!(drop.kind, IntentKind::DropRejection);
     assert_eq!(drop.state, IntentState::Done);
     let drop: crate::effects::Payload = serde_json::from_str(&drop.payload).unwrap();
@@ -377,7 +377,7 @@ async fn intents_of_one_order_key_run_one_at_a_time_in_order() {
         .await
         .unwrap()
         .into_iter()
-        .map(|i| i.key)
+        .map(|i| i.key.to_string())
         .collect();
     assert_eq!(first, ["vote", "other"]);
     assert!(matches!(
@@ -386,7 +386,7 @@ async fn intents_of_one_order_key_run_one_at_a_time_in_order() {
             .unwrap()[0],
         Claim::Waiting(_)
     ));
-    let vote = j.intent("vote").await.unwrap().unwrap();
+    let vote = j.intent(&"vote".into()).await.unwrap().unwrap();
     j.finish(
         vote.id,
         Finish::Failed {
@@ -400,7 +400,7 @@ async fn intents_of_one_order_key_run_one_at_a_time_in_order() {
         .await
         .unwrap()
         .into_iter()
-        .map(|i| i.key)
+        .map(|i| i.key.to_string())
         .collect();
     assert_eq!(next, ["drop"]);
 }
@@ -496,13 +496,13 @@ async fn reviews_older_than_give_up_after_fail_and_stop_holding_back_the_change(
         .await
         .unwrap();
     assert_eq!(given.len(), 1);
-    assert_eq!(given[0].key, "old");
+    assert_eq!(given[0].key, "old".into());
     let next = j
         .claim_due(&[IntentKind::Review], &owner(1000), 5)
         .await
         .unwrap();
     assert_eq!(next.len(), 1);
-    assert_eq!(next[0].key, "new");
+    assert_eq!(next[0].key, "new".into());
 }
 
 #[tokio::test]
@@ -592,7 +592,7 @@ async fn mail_failures_are_counted_and_forgotten() {
     .await
     .unwrap();
     assert_eq!(
-        j.mail_failed("m", "Jenkins down", 5000, &["mail:x#0".to_string()])
+        j.mail_failed("m", "Jenkins down", 5000, &["mail:x#0".into()])
             .await
             .unwrap(),
         2
@@ -601,7 +601,7 @@ async fn mail_failures_are_counted_and_forgotten() {
     assert_eq!(a.last_error.as_deref(), Some("Jenkins down"));
     assert!(a.next_attempt > now_ms());
     assert_eq!(j.abandon_mail("m", "set aside").await.unwrap(), 1);
-    let i = j.intent("mail:x#0").await.unwrap().unwrap();
+    let i = j.intent(&"mail:x#0".into()).await.unwrap().unwrap();
     assert_eq!(i.state, IntentState::Failed);
     assert_eq!(i.last_error.as_deref(), Some("set aside"));
     j.mail_finished("m").await.unwrap();

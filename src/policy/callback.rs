@@ -5,17 +5,26 @@ use std::collections::BTreeMap;
 
 use thiserror::Error;
 
-use crate::config::Config;
-use crate::console::Kind;
+use crate::config::{Config, PresubmitConfig};
 use crate::gerrit::{ReviewInput, VERIFIED};
-use crate::jenkins::notification::{BuildStatus, JenkinsEvent, Phase};
-use crate::types::{GerritRef, IdError, rest_id_from_plain};
+use crate::intent::{self, Effect, Payload, Verify};
+use crate::jenkins::notification::JenkinsEvent;
+use crate::key::IntentKey;
+use crate::record::{EventKind as Kind, NewEvent, Planned};
+use crate::types::{BuildResult, GerritRef, IdError, Phase, Sibling, rest_id_from_plain};
+
+use crate::text::sanitize;
+
+use super::vote::presubmit_post;
+
+/// A successful clean's message.
+const CLEAN_DONE: &str = "out/ directory removed";
 
 /// The line SPEC §7 adds to a FAILURE message.
 pub const FAILURE_HINT: &str = "If you believe this Verified-1 was in error, +1 the change and bionicbb will remove the -1 shortly.";
 
 /// A build the bot triggered, as a callback's decision needs it: which change a clean build
-/// (which has no parameters) was for.
+/// (which has no parameters) was for, and whether a presubmit build was the bot's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Triggered {
     pub queue_id: u64,
@@ -53,10 +62,11 @@ pub enum Rejection {
 /// What a callback leads to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// A finished build of a job we act on: post these (once per build): one review for a
-    /// presubmit build, one per change that asked for a clean build (Jenkins folds identical
-    /// clean requests into one build).
-    Post(Vec<Item>),
+    /// What the bot triggered with this queue item decides it: ask the journal, then decide
+    /// again with the answer.
+    NeedsTriggered(u64),
+    /// A finished build of a job we act on: post its result (once per build).
+    Post(Post),
     /// A presubmit build the bot did not trigger, with `[presubmit] vote_on_manual_builds`
     /// off: logged and ignored.
     ManualBuild,
@@ -71,19 +81,47 @@ pub enum Decision {
     UnknownJob,
 }
 
+/// A finished build whose result is to be posted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Post {
+    /// The job's full path.
+    pub job: String,
+    pub number: u64,
+    pub phase: Phase,
+    pub status: BuildResult,
+    /// The build's page (`[build_listener] build_link`), made safe for a message.
+    pub link: String,
+    pub targets: Targets,
+    /// Confirm the result with Jenkins before voting (`[jenkins] verify_callbacks`).
+    pub verify: Option<Verify>,
+}
+
+/// Where a finished build's result goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Targets {
+    /// A presubmit build: the patch set its `REF` names. Posted with the bare change number:
+    /// `REF` carries no project, and a number names one change on a server (Gerrit deprecates
+    /// number-only ids only for imported changes, where it answers "Multiple changes found"
+    /// and the review fails loudly).
+    Presubmit(GerritRef),
+    /// A clean build: every change that asked (Jenkins folds identical clean requests into
+    /// one build).
+    Clean(Vec<Triggered>),
+}
+
 /// SPEC §7 and §11: presubmit builds vote, clean builds confirm the clean, everything else is
 /// logged. The job is the callback's full path (folders included); `triggered` is what the
-/// journal knows about the build's queue item: the builds the bot triggered with that queue id.
+/// journal knows about the build's queue item (the builds the bot triggered with that queue
+/// id), `None` until [`Decision::NeedsTriggered`] asked for it.
 pub fn decide(
     event: &JenkinsEvent,
     config: &Config,
-    triggered: &[Triggered],
+    triggered: Option<&[Triggered]>,
 ) -> Result<Decision, Rejection> {
     let p = &config.presubmit;
-    let path = event.job_path();
-    let job = path.as_str();
-    let presubmit = p.is_presubmit_job(job);
-    if p.ignored_jobs.iter().any(|j| j == job) {
+    let job = event.job_path();
+    let presubmit = p.is_presubmit_job(&job);
+    if p.ignored_jobs.contains(&job) {
         return Ok(Decision::Ignored);
     }
     if !presubmit && job != p.clean_job {
@@ -104,65 +142,217 @@ pub fn decide(
     }
     let status = b
         .status
-        .as_ref()
+        .clone()
         .ok_or_else(|| Rejection::MissingStatus(b.phase.clone()))?;
+    // Only a clean build, or a presubmit build when manual builds do not vote, depends on
+    // what the bot triggered.
+    let needs_triggered = gerrit_ref.is_none() || !p.vote_on_manual_builds;
+    let ours: Vec<Triggered> = match (triggered, b.queue_id) {
+        (None, Some(q)) if needs_triggered => return Ok(Decision::NeedsTriggered(q)),
+        (Some(t), _) => t.iter().filter(|t| t.job == job).cloned().collect(),
+        (None, None) => Vec::new(),
+        (None, Some(_)) => Vec::new(),
+    };
+    let targets = match gerrit_ref {
+        Some(_) if needs_triggered && ours.is_empty() => return Ok(Decision::ManualBuild),
+        Some(r) => Targets::Presubmit(r),
+        None if ours.is_empty() => return Ok(Decision::NoChange),
+        None => Targets::Clean(ours),
+    };
+    let link = sanitize(&build_link(
+        &config.build_listener.build_link,
+        event,
+        &config.jenkins.url,
+    ));
+    let verify = config.jenkins.verify_callbacks.then(|| Verify {
+        job: job.clone(),
+        number: b.number,
+        status: status.to_string(),
+        git_ref: b.parameters.get("REF").cloned(),
+    });
+    Ok(Decision::Post(Post {
+        job,
+        number: b.number,
+        phase: b.phase.clone(),
+        status,
+        link,
+        targets,
+        verify,
+    }))
+}
+
+impl Post {
+    /// The reviews to post, the vote decided here once: a presubmit build's review carries
+    /// the patch set's one vote only when it is the last voting job to finish, from the
+    /// latest build of each job of its patch set (`siblings`, read in the same transaction
+    /// that records this result; `None`: not a build the bot triggered) (SPEC §15).
+    pub fn items(&self, siblings: Option<&[Sibling]>, cfg: &PresubmitConfig) -> Vec<Item> {
+        let source = format!("{} #{}", self.job, self.number);
+        match &self.targets {
+            Targets::Presubmit(r) => vec![Item {
+                review: presubmit_post(
+                    &self.job,
+                    self.number,
+                    &self.status,
+                    &self.link,
+                    siblings,
+                    cfg,
+                ),
+                change: r.change.to_string(),
+                revision: r.patch_set.to_string(),
+                source,
+            }],
+            Targets::Clean(asked) => asked
+                .iter()
+                .map(|t| Item {
+                    review: clean_review(&self.job, self.number, &self.status, &self.link),
+                    change: rest_id_from_plain(&t.change_key),
+                    revision: t.patch_set.to_string(),
+                    source: source.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The intents posting this result and the line saying what was decided, vote included.
+    pub fn plan(&self, siblings: Option<&[Sibling]>, cfg: &PresubmitConfig) -> Reviews {
+        let items = self.items(siblings, cfg);
+        let presubmit = matches!(self.targets, Targets::Presubmit(_));
+        let planned = items
+            .iter()
+            .map(|item| self.review_intent(item, presubmit))
+            .collect();
+        let events = post_line(&self.job, self.number, &self.phase, &self.status, &items)
+            .into_iter()
+            .collect();
+        Reviews {
+            planned,
+            events,
+            first: items.into_iter().next(),
+        }
+    }
+
+    /// One review's intent, keyed by the build, the revision and the status: the plugin's
+    /// re-sends and the second finished phase find it already recorded, and a callback
+    /// Jenkins contradicted does not stand in the way of the genuine one.
+    fn review_intent(&self, item: &Item, only_if_current: bool) -> Planned {
+        let change = percent_encoding::percent_decode_str(&item.change)
+            .decode_utf8_lossy()
+            .into_owned();
+        let key = IntentKey::Review {
+            job: self.job.clone(),
+            number: self.number,
+            change: item.change.clone(),
+            revision: item.revision.clone(),
+            status: sanitize(&self.status.to_string()),
+        };
+        let done = NewEvent::new(
+            Kind::Check,
+            "gerrit",
+            format!(
+                "{} => {change} patch set {}: {{outcome}}",
+                item.source, item.revision
+            ),
+        )
+        .change(change.clone(), item.revision.parse().ok())
+        .build(&self.job, Some(self.number));
+        intent::plan(
+            key,
+            Payload {
+                effect: Effect::Review {
+                    change: item.change.clone(),
+                    revision: item.revision.clone(),
+                    review: item.review.clone(),
+                    verify: self.verify.clone(),
+                    only_if_current,
+                },
+                context: "gerrit".into(),
+                done: Some(done),
+            },
+            Some(change),
+            item.revision.parse().ok(),
+            &item.source,
+        )
+    }
+}
+
+/// What a finished build posts: the intents, the decision's line, and the first review (for
+/// the log).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reviews {
+    pub planned: Vec<Planned>,
+    pub events: Vec<NewEvent>,
+    pub first: Option<Item>,
+}
+
+/// `<job> #<number> started: <link>`, once per build (`[presubmit] start_message`): the
+/// intent and the line saying it, for the STARTED phase of a presubmit build.
+pub fn start_message(event: &JenkinsEvent, config: &Config) -> Option<(Planned, NewEvent)> {
+    let job = event.job_path();
+    let b = &event.build;
+    let p = &config.presubmit;
+    if b.phase != Phase::Started || !p.start_message || !p.is_presubmit_job(&job) {
+        return None;
+    }
+    let r: GerritRef = b.parameters.get("REF")?.parse().ok()?;
     let link = build_link(
         &config.build_listener.build_link,
         event,
         &config.jenkins.url,
     );
+    let text = format!("{job} #{} started: {}", b.number, sanitize(&link));
     let source = format!("{job} #{}", b.number);
-    let ours: Vec<&Triggered> = triggered.iter().filter(|t| t.job == job).collect();
-    let items = match gerrit_ref {
-        // Posted with the bare change number from REF: REF carries no project, and a number
-        // names one change on a server (Gerrit deprecates number-only ids only for imported
-        // changes, where it answers "Multiple changes found" and the item fails loudly).
-        Some(r) => {
-            if !p.vote_on_manual_builds && ours.is_empty() {
-                return Ok(Decision::ManualBuild);
-            }
-            vec![Item {
-                review: presubmit_review(job, b.number, status, &link),
-                change: r.change.to_string(),
-                revision: r.patch_set.to_string(),
-                source,
-            }]
-        }
-        None if ours.is_empty() => return Ok(Decision::NoChange),
-        None => ours
-            .iter()
-            .map(|t| Item {
-                review: clean_review(job, b.number, status, &link),
-                change: rest_id_from_plain(&t.change_key),
-                revision: t.patch_set.to_string(),
-                source: source.clone(),
-            })
-            .collect(),
-    };
-    Ok(Decision::Post(items))
-}
-
-/// Longest link or status from a callback put into a Gerrit message.
-pub const MAX_WIRE_TEXT: usize = 1_000;
-
-/// What a callback says, made safe for a Gerrit message: control characters removed (a CR/LF
-/// in a link would start new lines, even command lines, in the bot's own message), cut to
-/// [`MAX_WIRE_TEXT`] characters.
-pub fn sanitize(s: &str) -> String {
-    s.chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_WIRE_TEXT)
-        .collect()
+    let (change, revision) = (r.change.to_string(), r.patch_set.to_string());
+    let done = NewEvent::new(
+        Kind::Check,
+        "gerrit",
+        format!("{source} => {change} patch set {revision}: {{outcome}}"),
+    )
+    .change(change.clone(), Some(r.patch_set.0))
+    .build(&job, Some(b.number));
+    let planned = intent::plan(
+        IntentKey::Start {
+            job: job.clone(),
+            number: b.number,
+            change: r.change,
+            patch_set: r.patch_set.0,
+        },
+        Payload {
+            effect: Effect::Review {
+                change: change.clone(),
+                revision,
+                review: ReviewInput::bot(Some(text), BTreeMap::new()),
+                verify: None,
+                only_if_current: false,
+            },
+            context: "gerrit".into(),
+            done: Some(done),
+        },
+        Some(change),
+        Some(r.patch_set.0),
+        &source,
+    );
+    let line = NewEvent::new(
+        Kind::Check,
+        "STARTED",
+        format!(
+            "{source} => {} patch set {}: started",
+            r.change, r.patch_set
+        ),
+    )
+    .change(r.change.to_string(), Some(r.patch_set.0))
+    .build(&job, Some(b.number));
+    Some((planned, line))
 }
 
 /// `<job> #<number> checkbuild <STATUS>: <link>`, Verified +1 on SUCCESS, -1 and the hint on
 /// FAILURE, no vote otherwise.
-pub fn presubmit_review(job: &str, number: u64, status: &BuildStatus, link: &str) -> ReviewInput {
+pub fn presubmit_review(job: &str, number: u64, status: &BuildResult, link: &str) -> ReviewInput {
     let (status_text, link) = (sanitize(&status.to_string()), sanitize(link));
     let mut message = format!("{job} #{number} checkbuild {status_text}: {link}");
     let vote = match status {
-        BuildStatus::Success => Some(1),
-        BuildStatus::Failure => {
+        BuildResult::Success => Some(1),
+        BuildResult::Failure => {
             message.push('\n');
             message.push_str(FAILURE_HINT);
             Some(-1)
@@ -177,9 +367,9 @@ pub fn presubmit_review(job: &str, number: u64, status: &BuildStatus, link: &str
 }
 
 /// `out/ directory removed` for a successful clean; a failed one must not claim it.
-pub fn clean_review(job: &str, number: u64, status: &BuildStatus, link: &str) -> ReviewInput {
+pub fn clean_review(job: &str, number: u64, status: &BuildResult, link: &str) -> ReviewInput {
     let message = match status {
-        BuildStatus::Success => "out/ directory removed".to_string(),
+        BuildResult::Success => CLEAN_DONE.to_string(),
         other => format!(
             "{job} #{number} {}: out/ directory may not have been removed: {}",
             sanitize(&other.to_string()),
@@ -225,23 +415,22 @@ pub fn build_link(template: &str, event: &JenkinsEvent, jenkins_url: &str) -> St
 }
 
 /// The coloured console line for a decision (SPEC §10), or None for a phase that decides
-/// nothing yet. `Post` lines are printed only when the item is queued, not for duplicates.
-pub fn decision_line(event: &JenkinsEvent, decision: &Decision) -> Option<(Kind, String, String)> {
+/// nothing yet (a `Post` line is written with the reviews it queues, see [`Post::plan`]).
+pub fn decision_line(event: &JenkinsEvent, decision: &Decision) -> Option<NewEvent> {
     let b = &event.build;
-    let build = format!("{} #{}", event.job_path(), b.number);
-    let status = b
-        .status
-        .as_ref()
-        .map_or_else(String::new, |s| format!(" {s}"));
+    let job = event.job_path();
     let skip = |why: String| {
-        Some((
-            Kind::Skip,
-            "callback".to_string(),
-            format!("{build}: {why}"),
-        ))
+        Some(
+            NewEvent::new(
+                Kind::Skip,
+                "callback",
+                format!("{job} #{}: {why}", b.number),
+            )
+            .build(&job, Some(b.number)),
+        )
     };
     match decision {
-        Decision::NotFinished => None,
+        Decision::NotFinished | Decision::NeedsTriggered(_) | Decision::Post(_) => None,
         Decision::Ignored => skip("ignored job".into()),
         Decision::UnknownJob => skip("unknown job".into()),
         Decision::ManualBuild => skip(
@@ -252,28 +441,34 @@ pub fn decision_line(event: &JenkinsEvent, decision: &Decision) -> Option<(Kind,
             b.queue_id
                 .map_or_else(|| "-".to_string(), |q| q.to_string())
         )),
-        Decision::Post(items) => {
-            let item = items.first()?;
-            let r = &item.review;
-            let (kind, vote) = match r.labels.get(VERIFIED) {
-                Some(v) => (Kind::Check, format!(" Verified{v:+}")),
-                None if r.message.as_deref() == Some("out/ directory removed") => {
-                    (Kind::Clean, " out/ removed".to_string())
-                }
-                None => (Kind::Check, " no vote".to_string()),
-            };
-            let change = percent_encoding::percent_decode_str(&item.change).decode_utf8_lossy();
-            let more = match items.len() {
-                0 | 1 => String::new(),
-                n => format!(" (and {} more changes that asked)", n - 1),
-            };
-            let text = format!(
-                "{build}{status} => {change} patch set {}:{vote}{more}",
-                item.revision
-            );
-            Some((kind, b.phase.to_string(), text))
-        }
     }
+}
+
+/// `<job> #<n> <STATUS> => <change> patch set <n>: Verified+1`, the line of a posted result.
+fn post_line(
+    job: &str,
+    number: u64,
+    phase: &Phase,
+    status: &BuildResult,
+    items: &[Item],
+) -> Option<NewEvent> {
+    let item = items.first()?;
+    let r = &item.review;
+    let (kind, vote) = match r.labels.get(VERIFIED) {
+        Some(v) => (Kind::Check, format!(" Verified{v:+}")),
+        None if r.message.as_deref() == Some(CLEAN_DONE) => (Kind::Clean, " out/ removed".into()),
+        None => (Kind::Check, " no vote".to_string()),
+    };
+    let change = percent_encoding::percent_decode_str(&item.change).decode_utf8_lossy();
+    let more = match items.len() {
+        0 | 1 => String::new(),
+        n => format!(" (and {} more changes that asked)", n - 1),
+    };
+    let text = format!(
+        "{job} #{number} {status} => {change} patch set {}:{vote}{more}",
+        item.revision
+    );
+    Some(NewEvent::new(kind, phase.to_string(), text).build(job, Some(number)))
 }
 
 #[cfg(test)]

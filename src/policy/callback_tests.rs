@@ -1,5 +1,6 @@
 use super::*;
 use crate::jenkins::notification::*;
+use crate::types::BuildResult as BuildStatus;
 
 const EXAMPLE: &str = include_str!("../../config.example.toml");
 
@@ -40,7 +41,11 @@ fn clean_triggered() -> Triggered {
 
 fn posted(d: Result<Decision, Rejection>) -> Item {
     match d {
-        Ok(Decision::Post(mut items)) if items.len() == 1 => items.remove(0),
+        Ok(Decision::Post(post)) => {
+            let mut items = post.items(None, &config().presubmit);
+            assert_eq!(items.len(), 1);
+            items.remove(0)
+        }
         other => panic!("expected a post, got {other:?}"),
     }
 }
@@ -134,7 +139,7 @@ fn presubmit_decisions_follow_the_status() {
             let item = posted(decide(
                 &event("bionic-presubmit", phase, Some(status)),
                 &c,
-                &[],
+                Some(&[]),
             ));
             assert_eq!(item.change, "123445");
             assert_eq!(item.revision, "3");
@@ -151,7 +156,7 @@ fn presubmit_decisions_follow_the_status() {
 fn unfinished_ignored_and_unknown_jobs_post_nothing() {
     let c = config();
     let d = |name: &str, phase: &str, status: Option<&str>| {
-        decide(&event(name, phase, status), &c, &[])
+        decide(&event(name, phase, status), &c, Some(&[]))
     };
     assert_eq!(
         d("bionic-presubmit", "QUEUED", None),
@@ -211,7 +216,7 @@ fn presubmit_events_that_cannot_be_acted_on_are_rejected() {
     ];
     let rendered: Vec<String> = cases
         .iter()
-        .map(|(e, what)| format!("{what}: {}", decide(e, &c, &[]).unwrap_err()))
+        .map(|(e, what)| format!("{what}: {}", decide(e, &c, Some(&[])).unwrap_err()))
         .collect();
     insta::assert_snapshot!(rendered.join("\n"));
 }
@@ -223,7 +228,7 @@ fn a_clean_build_posts_on_the_change_that_asked() {
     let item = posted(decide(
         &event("clean-bionic-presubmit", "COMPLETED", Some("SUCCESS")),
         &c,
-        std::slice::from_ref(&t),
+        Some(std::slice::from_ref(&t)),
     ));
     assert_eq!(item.change, "platform%2Fbionic~123445");
     assert_eq!(item.revision, "3");
@@ -233,7 +238,7 @@ fn a_clean_build_posts_on_the_change_that_asked() {
     let unknown = decide(
         &event("clean-bionic-presubmit", "COMPLETED", Some("SUCCESS")),
         &c,
-        &[],
+        Some(&[]),
     );
     assert_eq!(unknown, Ok(Decision::NoChange));
     let other_job = Triggered {
@@ -243,7 +248,7 @@ fn a_clean_build_posts_on_the_change_that_asked() {
     let mismatch = decide(
         &event("clean-bionic-presubmit", "COMPLETED", Some("SUCCESS")),
         &c,
-        std::slice::from_ref(&other_job),
+        Some(std::slice::from_ref(&other_job)),
     );
     assert_eq!(mismatch, Ok(Decision::NoChange));
 }
@@ -330,9 +335,13 @@ fn console_lines_name_the_build_and_the_decision() {
         ),
     ];
     for (e, triggered) in cases {
-        let d = decide(&e, &c, triggered).unwrap();
-        lines.push(match decision_line(&e, &d) {
-            Some((kind, context, text)) => format!("{kind:?}({context}): {text}"),
+        let d = decide(&e, &c, Some(triggered)).unwrap();
+        let line = match &d {
+            Decision::Post(post) => post.plan(None, &c.presubmit).events.pop(),
+            other => decision_line(&e, other),
+        };
+        lines.push(match line {
+            Some(l) => format!("{:?}({}): {}", l.kind, l.context, l.text),
             None => format!("(none for {} {})", e.name, e.build.phase),
         });
     }

@@ -13,15 +13,18 @@ use std::fmt;
 use crate::command::{self, Command, UnknownCommand};
 use crate::config::PresubmitConfig;
 use crate::gerrit::ChangeFacts;
+use crate::key::HintKey;
 use crate::mail::{MessageType, Notification};
 use crate::types::{PatchSet, Project};
 
 pub mod callback;
 pub mod comment;
+mod drop;
 mod plan;
 pub mod trust;
 pub mod vote;
 
+pub use drop::drop_rejection;
 pub use plan::{MailPlan, plan_cancels, plan_mail};
 pub use trust::is_trusted;
 
@@ -204,9 +207,11 @@ pub fn decide(
 
 /// The stable key base of a comment's effects: the Gerrit message that recorded it, so that
 /// each message runs its commands at most once, whatever mails announce it.
-pub fn comment_key(n: &Notification, facts: Option<&ChangeFacts>) -> Option<String> {
+pub fn comment_key(n: &Notification, facts: Option<&ChangeFacts>) -> Option<HintKey> {
     let review = n.review.as_ref()?;
-    comment::find(n, review, facts?).map(|found| format!("cmd:{}", found.message.id))
+    comment::find(n, review, facts?).map(|found| HintKey::Comment {
+        message_id: found.message.id.clone(),
+    })
 }
 
 fn decide_comment(

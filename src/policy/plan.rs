@@ -8,10 +8,11 @@
 //! `mail:<Message-ID>#<decision index>`, so a mail read again (after a crash, or by a second
 //! instance) repeats nothing.
 
-use crate::effects::{self, Effect, Payload};
 use crate::gerrit::{ChangeFacts, ReviewInput};
-use crate::journal::{BuildKind, EventKind, NewBuild, NewEvent, Planned};
+use crate::intent::{self as effects, Effect, Payload};
+use crate::key::{HintKey, IntentKey};
 use crate::mail::Notification;
+use crate::record::{BuildKind, EventKind, NewBuild, NewEvent, Planned};
 
 use super::{BuildRequest, Decision};
 
@@ -31,7 +32,7 @@ pub fn plan_mail(
     n: &Notification,
     facts: Option<&ChangeFacts>,
     decisions: &[Decision],
-    key_base: &str,
+    key_base: &HintKey,
     ctx: &str,
     job_url: &dyn Fn(&str) -> String,
 ) -> MailPlan {
@@ -41,7 +42,7 @@ pub fn plan_mail(
         events: Vec::new(),
     };
     for (i, d) in decisions.iter().enumerate() {
-        let step = format!("{key_base}#{i}");
+        let step = key_base.step(i);
         let planned = match d {
             Decision::Skip(reason) => {
                 let kind = if reason.is_error() {
@@ -178,7 +179,9 @@ pub fn plan_cancels(
             .change(&newer.change_key, Some(*ps))
             .build(job, None);
             effects::plan(
-                format!("cancel:{queue_id}"),
+                IntentKey::Cancel {
+                    queue_id: *queue_id,
+                },
                 Payload {
                     effect: Effect::Cancel {
                         queue_id: *queue_id,
@@ -195,7 +198,12 @@ pub fn plan_cancels(
         .collect()
 }
 
-fn build(b: &BuildRequest, step: String, ctx: &str, job_url: &dyn Fn(&str) -> String) -> Planned {
+fn build(
+    b: &BuildRequest,
+    step: IntentKey,
+    ctx: &str,
+    job_url: &dyn Fn(&str) -> String,
+) -> Planned {
     let target = b.params.get("LUNCH_TARGET");
     let line = format!(
         "{} => {} {} {}{}",
@@ -213,7 +221,11 @@ fn build(b: &BuildRequest, step: String, ctx: &str, job_url: &dyn Fn(&str) -> St
         format!("{ctx}:{}", b.trigger)
     };
     let key = if b.once {
-        format!("trigger:auto:{}:{}:{}", b.change_key, b.patch_set, b.job)
+        IntentKey::AutoBuild {
+            change: b.change_key.clone(),
+            patch_set: b.patch_set.0,
+            job: b.job.clone(),
+        }
     } else {
         step
     };

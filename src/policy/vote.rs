@@ -8,41 +8,18 @@ use std::collections::BTreeMap;
 
 use crate::config::PresubmitConfig;
 use crate::gerrit::{ReviewInput, VERIFIED};
-use crate::jenkins::notification::BuildStatus as Result;
-use crate::journal::{BuildStatus, Sibling};
+use crate::types::{BuildResult, BuildStatus, Sibling};
 
-use super::callback::{FAILURE_HINT, presubmit_review, sanitize};
+use crate::text::sanitize;
 
-/// Jenkins' name for a finished build's status.
-fn result_name(s: BuildStatus) -> &'static str {
-    match s {
-        BuildStatus::Successful => "SUCCESS",
-        BuildStatus::Failed => "FAILURE",
-        BuildStatus::Unstable => "UNSTABLE",
-        BuildStatus::Aborted => "ABORTED",
-        BuildStatus::Cancelled => "CANCELLED",
-        BuildStatus::Pending | BuildStatus::Building | BuildStatus::NotTriggered => "RUNNING",
-    }
-}
-
-fn finished(s: Option<BuildStatus>) -> bool {
-    matches!(
-        s,
-        Some(
-            BuildStatus::Successful
-                | BuildStatus::Failed
-                | BuildStatus::Unstable
-                | BuildStatus::Aborted
-        )
-    )
-}
+use super::callback::{FAILURE_HINT, presubmit_review};
 
 /// What the finished build `job #number` (reporting `status` at `link`) posts, given the
 /// latest build of each job of its patch set (`None`: not a build the bot triggered).
 pub fn presubmit_post(
     job: &str,
     number: u64,
-    status: &Result,
+    status: &BuildResult,
     link: &str,
     siblings: Option<&[Sibling]>,
     cfg: &PresubmitConfig,
@@ -64,7 +41,10 @@ pub fn presubmit_post(
     if voting.len() <= 1 {
         return presubmit_review(job, number, status, link);
     }
-    if !voting.iter().all(|s| finished(s.status)) {
+    if !voting
+        .iter()
+        .all(|s| s.status.is_some_and(BuildStatus::is_finished))
+    {
         return unlabelled();
     }
     let statuses: Vec<BuildStatus> = voting.iter().filter_map(|s| s.status).collect();
@@ -85,7 +65,7 @@ pub fn presubmit_post(
                 "{} #{} checkbuild {}: {}",
                 s.job,
                 s.number.map_or_else(|| "?".into(), |n| n.to_string()),
-                s.status.map_or("RUNNING", result_name),
+                s.status.map_or("RUNNING", BuildStatus::result_name),
                 sanitize(s.url.as_deref().unwrap_or(""))
             )
         })
@@ -137,7 +117,7 @@ mod tests {
         let first = presubmit_post(
             "build",
             1,
-            &Result::Success,
+            &BuildResult::Success,
             "http://j/build/1/",
             Some(&running),
             &c,
@@ -155,7 +135,7 @@ mod tests {
         let last = presubmit_post(
             "tests",
             2,
-            &Result::Failure,
+            &BuildResult::Failure,
             "http://j/tests/2/",
             Some(&done),
             &c,
@@ -174,29 +154,29 @@ mod tests {
             sib("build", 1, Some(BuildStatus::Successful)),
             sib("tests", 4, Some(BuildStatus::Successful)),
         ];
-        let plus = presubmit_post("tests", 4, &Result::Success, "l", Some(&all_good), &c);
+        let plus = presubmit_post("tests", 4, &BuildResult::Success, "l", Some(&all_good), &c);
         assert_eq!(plus.labels.get("Verified"), Some(&1));
         let unstable = [
             sib("build", 1, Some(BuildStatus::Successful)),
             sib("tests", 5, Some(BuildStatus::Unstable)),
         ];
-        let none = presubmit_post("tests", 5, &Result::Unstable, "l", Some(&unstable), &c);
+        let none = presubmit_post("tests", 5, &BuildResult::Unstable, "l", Some(&unstable), &c);
         assert!(none.labels.is_empty(), "{none:?}");
     }
 
     #[test]
     fn non_voting_jobs_report_alone_and_a_single_job_votes_as_before() {
         let c = cfg();
-        let lint = presubmit_post("lint", 3, &Result::Failure, "l", Some(&[]), &c);
+        let lint = presubmit_post("lint", 3, &BuildResult::Failure, "l", Some(&[]), &c);
         assert!(lint.labels.is_empty());
         assert_eq!(
             lint.message.as_deref(),
             Some("lint #3 checkbuild FAILURE: l")
         );
-        let single = presubmit_post("bionic-presubmit", 9, &Result::Failure, "l", None, &c);
+        let single = presubmit_post("bionic-presubmit", 9, &BuildResult::Failure, "l", None, &c);
         assert_eq!(
             single,
-            presubmit_review("bionic-presubmit", 9, &Result::Failure, "l")
+            presubmit_review("bionic-presubmit", 9, &BuildResult::Failure, "l")
         );
     }
 }

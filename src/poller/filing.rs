@@ -9,6 +9,7 @@ use crate::console;
 use crate::effects::{self, Effect, Payload};
 use crate::gmail::GmailError;
 use crate::journal::{Claim, Finish, NewEvent, Planned};
+use crate::key::IntentKey;
 
 use super::{Handled, Poller};
 
@@ -54,7 +55,12 @@ impl Poller {
             return failed(format!("state database: {e}"));
         }
         events.iter().for_each(console::event);
-        let keys = fates.keys().map(|id| format!("move:{id}")).collect();
+        let keys = fates
+            .keys()
+            .map(|id| IntentKey::MailMove {
+                gmail_id: id.clone(),
+            })
+            .collect();
         let claims = match self.journal.claim_keys(keys, &self.effectors.owner).await {
             Ok(c) => c,
             Err(e) => return failed(format!("state database: {e}")),
@@ -81,7 +87,9 @@ impl Poller {
             )
         });
         effects::plan(
-            format!("move:{}", m.id),
+            IntentKey::MailMove {
+                gmail_id: m.id.clone(),
+            },
             Payload {
                 effect: Effect::MailMove {
                     gmail_id: m.id.clone(),

@@ -7,6 +7,7 @@ use tracing::Instrument;
 use crate::console::Kind;
 use crate::intake::{Assessed, Carried, Done};
 use crate::journal::{NewEvent, now_ms};
+use crate::key::HintKey;
 use crate::mail::{self, Notification};
 
 use super::filing::Fate;
@@ -121,12 +122,12 @@ impl Poller {
             }
         };
         let ctx = n.message_type.to_string();
-        let fallback = format!(
-            "mail:{}",
-            n.message_id
+        let fallback = HintKey::Mail {
+            message_id: n
+                .message_id
                 .clone()
-                .unwrap_or_else(|| format!("gmail:{id}"))
-        );
+                .unwrap_or_else(|| format!("gmail:{id}")),
+        };
         match self.intake.assess(&n, &fallback).await {
             Assessed::Plan { planned, events } => {
                 let mut done = Done::default();

@@ -27,6 +27,7 @@ use crate::intake::reconcile::{ReconcileError, Reconciled};
 use crate::intake::{Done, Intake};
 use crate::jenkins::Jenkins;
 use crate::journal::{IntentKind, Journal, JournalError, NewEvent, Owner};
+use crate::key::IntentKey;
 
 /// The intent kinds gmail-listener carries out.
 const KINDS: &[IntentKind] = &[
@@ -137,7 +138,7 @@ enum Handled {
     Filed { trashed: bool },
     /// Left for a later poll because something failed (counted towards `max_attempts`), with
     /// the intents it waits on.
-    Failed(String, Vec<String>),
+    Failed(String, Vec<IntentKey>),
     /// Left without a failure: another instance holds one of its effects, or it is not due.
     Waiting,
 }
@@ -503,7 +504,7 @@ impl Poller {
             .min(Duration::from_secs(3600))
     }
 
-    async fn count_failure(&self, id: &str, error: &str, keys: &[String]) {
+    async fn count_failure(&self, id: &str, error: &str, keys: &[IntentKey]) {
         let attempts = match self.journal.mail_attempts(id).await {
             Ok(a) => a.map_or(0, |a| a.attempts) + 1,
             Err(e) => {

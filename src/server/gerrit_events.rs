@@ -24,10 +24,14 @@ use crate::effects::{Effect, Payload};
 use crate::intake::webhooks::{self, Event};
 use crate::intake::{Assessed, Carried, Done, Intake};
 use crate::journal::{IntentKind, NewEvent, Planned};
+use crate::key::IntentKey;
 use crate::mail::Notification;
 use tracing::Instrument;
 
-use super::{ApiError, AppState, body_bytes, drop_rejection_plan, reply};
+use crate::journal::now_ms;
+use crate::policy;
+
+use super::{ApiError, AppState, body_bytes, reply};
 
 /// How many times the background task tries a failed build before leaving it to the next
 /// mail or reconcile pass.
@@ -89,7 +93,7 @@ async fn handle(app: &AppState, intake: &Intake, n: &Notification) -> Result<Res
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e))?;
     // Reviews and drop-rejections are the runner's; builds and cancels are carried out here.
     app.wake.notify_one();
-    let jenkins_keys: Vec<(String, IntentKind)> = keys
+    let jenkins_keys: Vec<(IntentKey, IntentKind)> = keys
         .iter()
         .filter(|(_, k)| matches!(k, IntentKind::Trigger | IntentKind::Cancel))
         .cloned()
@@ -120,7 +124,7 @@ fn in_process(planned: Vec<Planned>, mut events: Vec<NewEvent>) -> (Vec<Planned>
             else {
                 return p;
             };
-            let (mut check, queued) = drop_rejection_plan(&change_id, patch_set);
+            let (mut check, queued) = policy::drop_rejection(&change_id, patch_set, now_ms());
             check.intent.key = p.intent.key;
             events.push(queued);
             check
@@ -130,7 +134,7 @@ fn in_process(planned: Vec<Planned>, mut events: Vec<NewEvent>) -> (Vec<Planned>
 }
 
 /// Carries out the event's builds and cancels, retrying a failure a few times.
-async fn carry_out(intake: Intake, keys: Vec<(String, IntentKind)>) {
+async fn carry_out(intake: Intake, keys: Vec<(IntentKey, IntentKind)>) {
     for attempt in 1..=ATTEMPTS {
         let mut done = Done::default();
         match intake.run(&keys, &mut done).await {

@@ -148,7 +148,7 @@ pub async fn journal_items(journal: &Journal) -> Vec<ItemView> {
         .filter(|i| matches!(i.kind, IntentKind::Review | IntentKind::DropRejection))
         .map(|i| ItemView {
             id: i.id,
-            key: i.key,
+            key: i.key.to_string(),
             kind: i.kind,
             change: i.change,
             state: i.state.as_str().to_string(),
@@ -168,7 +168,7 @@ pub async fn record_clean(
     change: &str,
     patch_set: u32,
 ) {
-    let key = format!("test-clean:{queue_id}");
+    let key = bionicbb::key::IntentKey::from(format!("test-clean:{queue_id}").as_str());
     let mut planned = effects::plan(
         key.clone(),
         Payload {
