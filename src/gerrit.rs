@@ -289,6 +289,18 @@ pub struct ChangeMessage {
 }
 
 impl ChangeMessage {
+    /// The vote tokens of the message's first line, `Patch Set N: Verified+1 Code-Review-1`.
+    pub fn header_votes(&self) -> Vec<String> {
+        let first = self.message.lines().next().unwrap_or_default();
+        let Some(rest) = first.strip_prefix("Patch Set ") else {
+            return Vec::new();
+        };
+        let Some((_, votes)) = rest.split_once(':') else {
+            return Vec::new();
+        };
+        votes.split_whitespace().map(String::from).collect()
+    }
+
     /// The text after Gerrit's `Patch Set N: <votes>` header line(s): what the poster wrote,
     /// trimmed (Gerrit stores the posted message trimmed, after a blank line).
     pub fn body(&self) -> &str {

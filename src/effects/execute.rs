@@ -5,6 +5,7 @@ use crate::gerrit::{GerritError, ReviewInput, VERIFIED};
 use crate::gmail::GmailError;
 use crate::jenkins::{JenkinsError, error_chain, one_line};
 use crate::journal::{BuildUpdate, EventKind, Finish, Intent, IntentKind, NewEvent, now_ms};
+use crate::policy::{self, DropVerdict};
 
 use super::{Effect, Effectors, Payload};
 
@@ -328,37 +329,26 @@ impl Effectors {
                     "patch set {revision} is not current: Gerrit reports the current patch set's \
                      labels only, so the decision follows those");
             }
-            if !votes.label_exists {
-                return Ok("no Verified label on the change: nothing to drop".to_string());
-            }
-            let others_plus_one = if votes.asked_is_current {
+            let person_plus_one = if votes.asked_is_current {
                 votes.votes.iter().any(|&(a, v)| a != me && v > 0)
-            } else {
+            } else if votes.label_exists {
                 // Gerrit reports only the current patch set's labels: on an older one, the
                 // change message is the record of the vote.
                 gerrit.messages(change).await?.iter().any(|m| {
                     m.author.is_some_and(|a| a != me)
                         && m.patch_set.map(|p| p.to_string()).as_deref() == Some(revision)
-                        && crate::policy::comment::header_votes(m)
-                            .iter()
-                            .any(|t| t == "Verified+1")
+                        && m.header_votes().iter().any(|t| t == "Verified+1")
                 })
+            } else {
+                false
             };
-            if !others_plus_one {
-                return Ok(format!(
-                    "Gerrit shows no Verified+1 by another account on patch set {revision}: \
-                     the bot's vote is kept"
-                ));
+            let bot_vote = votes.votes.iter().find(|(a, _)| *a == me).map(|&(_, v)| v);
+            let verdict = policy::drop_verdict(votes.label_exists, person_plus_one, bot_vote);
+            if verdict == DropVerdict::Drop {
+                let review = ReviewInput::bot(None, [(VERIFIED.to_string(), 0)].into());
+                gerrit.post_review(change, revision, &review).await?;
             }
-            match votes.votes.iter().find(|(account, _)| *account == me) {
-                Some(&(_, value)) if value < 0 => {
-                    let review = ReviewInput::bot(None, [(VERIFIED.to_string(), 0)].into());
-                    gerrit.post_review(change, revision, &review).await?;
-                    Ok(format!("removed the bot's Verified{value}"))
-                }
-                Some(&(_, value)) => Ok(format!("the bot's vote is Verified+{value}: kept")),
-                None => Ok("the bot has no Verified vote: nothing to drop".to_string()),
-            }
+            Ok(verdict.outcome(revision, bot_vote))
         }
         .await;
         match result {

@@ -19,7 +19,6 @@ mod runner;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-#[cfg(test)]
 use std::time::Duration;
 
 use crate::console;
@@ -27,7 +26,9 @@ use crate::credentials::Secret;
 use crate::gerrit::Gerrit;
 use crate::gmail::Gmail;
 use crate::jenkins::Jenkins;
-use crate::journal::{Finish, Intent, Journal, JournalError, Owner};
+use crate::journal::{Claim, Finish, Intent, Journal, JournalError, Owner};
+use crate::key::IntentKey;
+use crate::record::IntentKind;
 
 pub use crate::intent::{Effect, Payload, Verify, order_key, plan};
 pub use runner::{Backoff, Foreground, InFlight, Runner, renew_lease};
@@ -42,6 +43,17 @@ pub struct Listener {
     pub url: String,
     pub token: Option<Secret>,
     pub http: reqwest::Client,
+}
+
+/// How carrying out intents now ([`Effectors::run_now`]) ended.
+#[derive(Debug, Default)]
+pub struct RunReport {
+    /// The intents carried out.
+    pub done: Vec<Intent>,
+    /// The last passing failure: the intents are to be tried again later.
+    pub failure: Option<String>,
+    /// Another process holds one of the intents, or one is not due yet.
+    pub waiting: bool,
 }
 
 /// Everything the effectors of one process need. Cheap to clone.
@@ -73,8 +85,82 @@ impl Effectors {
         }
     }
 
+    /// Carries out the intents recorded under `keys` now, in this task (the ones another
+    /// process holds, or that are not due yet, are left to their owner or the runner).
+    pub async fn run_now(&self, keys: &[IntentKey]) -> RunReport {
+        let mut report = RunReport::default();
+        let claims = match self.journal.claim_keys(keys.to_vec(), &self.owner).await {
+            Ok(c) => c,
+            Err(e) => {
+                report.failure = Some(format!("state database: {e}"));
+                return report;
+            }
+        };
+        for claim in claims {
+            match claim {
+                Claim::Run(intent) => match self.run(&intent).await {
+                    Ok(Finish::Done { .. }) => report.done.push(intent),
+                    Ok(Finish::Retry { error, .. }) => report.failure = Some(error),
+                    Ok(Finish::Failed { .. }) => {}
+                    Err(e) => report.failure = Some(format!("state database: {e}")),
+                },
+                Claim::Done(_) | Claim::Failed(_) => {}
+                Claim::Held(_) | Claim::Waiting(_) => report.waiting = true,
+                Claim::Missing(key) => {
+                    report.failure = Some(format!("intent {key} was not recorded"));
+                }
+            }
+        }
+        report
+    }
+
+    /// Carries out `keys` in the background, trying a passing failure again up to `attempts`
+    /// times with the backoff; what is still not done is left to the next hint that finds
+    /// the same intents (same keys) or to the runner.
+    pub fn run_soon(&self, keys: Vec<IntentKey>, attempts: u32) {
+        let effectors = self.clone();
+        tokio::spawn(async move {
+            for attempt in 1..=attempts {
+                let report = effectors.run_now(&keys).await;
+                match (&report.failure, report.waiting) {
+                    (None, false) => return,
+                    (None, true) if attempt == attempts => return,
+                    (Some(error), _) => {
+                        tracing::warn!(%error, attempt, "an intent could not be carried out");
+                    }
+                    (None, true) => {}
+                }
+                let wait = effectors
+                    .backoff
+                    .delay(attempt)
+                    .max(Duration::from_millis(100));
+                tokio::time::sleep(wait).await;
+            }
+            tracing::warn!("leaving the intents to the next hint or pass that finds them");
+        });
+    }
+
+    /// Carries out, now, up to `limit` intents of `kinds` that a stopped process left
+    /// unfinished (its lease ran out).
+    pub async fn adopt(&self, kinds: &[IntentKind], limit: usize) {
+        let orphans = self
+            .journal
+            .claim_orphans(kinds, &self.owner, limit)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "cannot look for orphaned intents");
+                Vec::new()
+            });
+        for intent in orphans {
+            tracing::info!(key = %intent.key, "carrying out an intent a stopped process left");
+            if let Err(e) = self.run(&intent).await {
+                tracing::error!(error = %e, "cannot record an outcome");
+            }
+        }
+    }
+
     /// Carries out a claimed intent and records the outcome; returns how it ended.
-    pub async fn run(&self, intent: &Intent) -> Result<Finish, JournalError> {
+    pub(crate) async fn run(&self, intent: &Intent) -> Result<Finish, JournalError> {
         let outcome = self.execute(intent).await;
         self.journal
             .complete(

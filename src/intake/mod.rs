@@ -16,7 +16,7 @@ use crate::console::{self, Kind};
 use crate::effects::{Effect, Effectors, Payload};
 use crate::gerrit::{ChangeFacts, Gerrit, GerritError};
 use crate::jenkins::Jenkins;
-use crate::journal::{Claim, Finish, IntentKind, Journal, NewEvent, Planned, Recorded};
+use crate::journal::{IntentKind, Journal, NewEvent, Planned, Recorded};
 use crate::key::{HintKey, IntentKey};
 use crate::mail::Notification;
 use crate::policy::{self, Identity};
@@ -211,38 +211,15 @@ impl Intake {
         self.run(&run_keys, done).await
     }
 
-    /// Claims and carries out recorded intents (as [`Intake::record`] returned them).
+    /// Carries out recorded intents now (as [`Intake::record`] returned them).
     pub async fn run(&self, run_keys: &[(IntentKey, IntentKind)], done: &mut Done) -> Carried {
-        let mut failure = None;
-        let mut waiting = false;
-        let claims = match self
-            .journal
-            .claim_keys(
-                run_keys.iter().map(|(k, _)| k.clone()).collect(),
-                &self.effectors.owner,
-            )
-            .await
-        {
-            Ok(c) => c,
-            Err(e) => return Carried::Failed(format!("state database: {e}"), Vec::new()),
-        };
-        for (claim, (_, kind)) in claims.into_iter().zip(run_keys) {
-            match claim {
-                Claim::Run(intent) => match self.effectors.run(&intent).await {
-                    Ok(Finish::Done { .. }) => count(done, *kind, &intent.payload),
-                    Ok(Finish::Retry { error, .. }) => failure = Some(error),
-                    Ok(Finish::Failed { .. }) => {}
-                    Err(e) => failure = Some(format!("state database: {e}")),
-                },
-                Claim::Done(_) | Claim::Failed(_) => {}
-                Claim::Held(_) | Claim::Waiting(_) => waiting = true,
-                Claim::Missing(key) => failure = Some(format!("intent {key} was not recorded")),
-            }
+        let keys: Vec<IntentKey> = run_keys.iter().map(|(k, _)| k.clone()).collect();
+        let report = self.effectors.run_now(&keys).await;
+        for intent in &report.done {
+            count(done, intent.kind, &intent.payload);
         }
-        match (failure, waiting) {
-            (Some(error), _) => {
-                Carried::Failed(error, run_keys.iter().map(|(k, _)| k.clone()).collect())
-            }
+        match (report.failure, report.waiting) {
+            (Some(error), _) => Carried::Failed(error, keys),
             (None, true) => Carried::Waiting,
             (None, false) => Carried::Done,
         }

@@ -53,18 +53,6 @@ pub fn message_text(m: &ChangeMessage, comments: &[Comment]) -> String {
     text
 }
 
-/// The vote tokens of the message's first line, `Patch Set N: Verified+1 Code-Review-1`.
-pub fn header_votes(m: &ChangeMessage) -> Vec<String> {
-    let first = m.message.lines().next().unwrap_or_default();
-    let Some(rest) = first.strip_prefix("Patch Set ") else {
-        return Vec::new();
-    };
-    let Some((_, votes)) = rest.split_once(':') else {
-        return Vec::new();
-    };
-    votes.split_whitespace().map(String::from).collect()
-}
-
 /// Whether the message says it has comments (`(1 comment)`, `(3 comments)`): their text is only
 /// in `/comments`.
 pub fn mentions_comments(m: &ChangeMessage) -> bool {
@@ -98,7 +86,7 @@ pub fn find<'a>(n: &Notification, review: &Review, f: &'a ChangeFacts) -> Option
         })
         .find_map(|m| {
             let text = message_text(m, &f.comments);
-            let votes = header_votes(m);
+            let votes = m.header_votes();
             let holds = if review.text_in_comments && wanted.is_empty() {
                 // Found by author, patch set and time; its text is Gerrit's.
                 review.votes.is_empty() || same_votes(&review.votes, &votes)

@@ -44,3 +44,81 @@ pub fn drop_rejection(change: &str, patch_set: u32, at: i64) -> (Planned, NewEve
     );
     (planned, queued)
 }
+
+/// What the drop-rejection check decides from what Gerrit shows (SPEC §6): the bot's
+/// negative Verified vote goes only when another account gave Verified+1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropVerdict {
+    /// The change has no Verified label.
+    NoLabel,
+    /// No Verified+1 by another account: the bot's vote stays.
+    NoPersonsPlusOne,
+    /// Set the bot's vote to 0.
+    Drop,
+    /// The bot's vote is not negative.
+    NotNegative,
+    /// The bot has not voted.
+    NoVote,
+}
+
+/// Decides a drop: `person_plus_one` is whether another account gave Verified+1 on the
+/// patch set, `bot_vote` the bot's own Verified vote.
+pub fn drop_verdict(
+    label_exists: bool,
+    person_plus_one: bool,
+    bot_vote: Option<i32>,
+) -> DropVerdict {
+    match (label_exists, person_plus_one, bot_vote) {
+        (false, _, _) => DropVerdict::NoLabel,
+        (true, false, _) => DropVerdict::NoPersonsPlusOne,
+        (true, true, Some(v)) if v < 0 => DropVerdict::Drop,
+        (true, true, Some(_)) => DropVerdict::NotNegative,
+        (true, true, None) => DropVerdict::NoVote,
+    }
+}
+
+impl DropVerdict {
+    /// The outcome line of the check on patch set `revision`.
+    pub fn outcome(self, revision: &str, bot_vote: Option<i32>) -> String {
+        let value = bot_vote.unwrap_or(0);
+        match self {
+            DropVerdict::NoLabel => "no Verified label on the change: nothing to drop".into(),
+            DropVerdict::NoPersonsPlusOne => format!(
+                "Gerrit shows no Verified+1 by another account on patch set {revision}: \
+                 the bot's vote is kept"
+            ),
+            DropVerdict::Drop => format!("removed the bot's Verified{value}"),
+            DropVerdict::NotNegative => format!("the bot's vote is Verified+{value}: kept"),
+            DropVerdict::NoVote => "the bot has no Verified vote: nothing to drop".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_negative_bot_vote_after_a_persons_plus_one_is_dropped() {
+        let table = [
+            (false, true, Some(-1), DropVerdict::NoLabel),
+            (true, false, Some(-1), DropVerdict::NoPersonsPlusOne),
+            (true, true, Some(-1), DropVerdict::Drop),
+            (true, true, Some(-2), DropVerdict::Drop),
+            (true, true, Some(0), DropVerdict::NotNegative),
+            (true, true, Some(1), DropVerdict::NotNegative),
+            (true, true, None, DropVerdict::NoVote),
+        ];
+        for (label, plus_one, vote, want) in table {
+            assert_eq!(
+                drop_verdict(label, plus_one, vote),
+                want,
+                "{label} {plus_one} {vote:?}"
+            );
+        }
+        assert_eq!(
+            DropVerdict::Drop.outcome("2", Some(-1)),
+            "removed the bot's Verified-1"
+        );
+    }
+}

@@ -24,7 +24,7 @@ mod plan;
 pub mod trust;
 pub mod vote;
 
-pub use drop::drop_rejection;
+pub use drop::{DropVerdict, drop_rejection, drop_verdict};
 pub use plan::{MailPlan, plan_cancels, plan_mail};
 pub use trust::is_trusted;
 

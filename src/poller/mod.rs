@@ -473,20 +473,7 @@ impl Poller {
         if self.dry_run {
             return;
         }
-        let orphans = self
-            .journal
-            .claim_orphans(KINDS, &self.effectors.owner, 64)
-            .await
-            .unwrap_or_else(|e| {
-                tracing::error!(error = %e, "cannot look for orphaned intents");
-                Vec::new()
-            });
-        for intent in orphans {
-            tracing::info!(key = %intent.key, "carrying out an intent a stopped process left");
-            if let Err(e) = self.effectors.run(&intent).await {
-                tracing::error!(error = %e, "cannot record an outcome");
-            }
-        }
+        self.effectors.adopt(KINDS, 64).await;
     }
 
     /// The first two failures are retried at the next poll; after that the wait doubles from

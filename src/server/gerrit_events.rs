@@ -10,8 +10,6 @@
 //! triggered in the background; one that fails is retried here a few times and otherwise
 //! carried out by the next mail or reconcile pass that finds the patch set (same key).
 
-use std::time::Duration;
-
 use axum::body::Bytes;
 use axum::extract::State as AxumState;
 use axum::extract::rejection::BytesRejection;
@@ -22,7 +20,7 @@ use serde_json::json;
 use crate::console;
 use crate::effects::{Effect, Payload};
 use crate::intake::webhooks::{self, Event};
-use crate::intake::{Assessed, Carried, Done, Intake};
+use crate::intake::{Assessed, Intake};
 use crate::journal::{IntentKind, NewEvent, Planned};
 use crate::key::IntentKey;
 use crate::mail::Notification;
@@ -93,13 +91,13 @@ async fn handle(app: &AppState, intake: &Intake, n: &Notification) -> Result<Res
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e))?;
     // Reviews and drop-rejections are the runner's; builds and cancels are carried out here.
     app.wake.notify_one();
-    let jenkins_keys: Vec<(IntentKey, IntentKind)> = keys
+    let jenkins_keys: Vec<IntentKey> = keys
         .iter()
         .filter(|(_, k)| matches!(k, IntentKind::Trigger | IntentKind::Cancel))
-        .cloned()
+        .map(|(key, _)| key.clone())
         .collect();
     if !jenkins_keys.is_empty() {
-        tokio::spawn(carry_out(intake.clone(), jenkins_keys));
+        intake.effectors.run_soon(jenkins_keys, ATTEMPTS);
     }
     Ok(reply(
         StatusCode::ACCEPTED,
@@ -131,26 +129,4 @@ fn in_process(planned: Vec<Planned>, mut events: Vec<NewEvent>) -> (Vec<Planned>
         })
         .collect();
     (planned, events)
-}
-
-/// Carries out the event's builds and cancels, retrying a failure a few times.
-async fn carry_out(intake: Intake, keys: Vec<(IntentKey, IntentKind)>) {
-    for attempt in 1..=ATTEMPTS {
-        let mut done = Done::default();
-        match intake.run(&keys, &mut done).await {
-            Carried::Done => return,
-            Carried::Waiting if attempt == ATTEMPTS => return,
-            Carried::Failed(error, _) => {
-                tracing::warn!(%error, attempt, "a build a Gerrit event asked for failed");
-            }
-            Carried::Waiting => {}
-        }
-        let wait = intake
-            .effectors
-            .backoff
-            .delay(attempt)
-            .max(Duration::from_millis(100));
-        tokio::time::sleep(wait).await;
-    }
-    tracing::warn!("leaving the build to the next mail or reconcile pass");
 }
