@@ -19,7 +19,7 @@ use crate::jenkins::Jenkins;
 use crate::journal::{IntentKind, Journal, NewEvent, Planned, Recorded};
 use crate::key::{HintKey, IntentKey};
 use crate::mail::Notification;
-use crate::policy::{self, Identity};
+use crate::policy::{self, DropBy, Identity};
 
 /// What handling a hint needs: the services of record, the journal and the effectors.
 #[derive(Clone)]
@@ -31,6 +31,8 @@ pub struct Intake {
     pub effectors: Effectors,
     /// Decide and print; trigger, post, record and move nothing.
     pub dry_run: bool,
+    /// Where a person's Verified+1 lifts the bot's Verified-1.
+    pub drop_by: DropBy,
 }
 
 /// What a hint calls for, before anything is recorded.
@@ -112,7 +114,15 @@ impl Intake {
         let key_base =
             policy::comment_key(n, facts.as_ref()).unwrap_or_else(|| fallback_key.clone());
         let job_url = |job: &str| self.jenkins.job_url(job);
-        let mut plan = policy::plan_mail(n, facts.as_ref(), &decisions, &key_base, &ctx, &job_url);
+        let mut plan = policy::plan_mail(
+            n,
+            facts.as_ref(),
+            &decisions,
+            &key_base,
+            &ctx,
+            &job_url,
+            self.drop_by,
+        );
         if presubmit.cancel_superseded
             && let Some(f) = &facts
             && decisions

@@ -20,12 +20,12 @@ use crate::types::{PatchSet, Project};
 pub mod callback;
 pub mod comment;
 mod drop;
-mod plan;
+mod mail;
 pub mod trust;
 pub mod vote;
 
 pub use drop::{DropVerdict, drop_rejection, drop_verdict};
-pub use plan::{MailPlan, plan_cancels, plan_mail};
+pub use mail::{DropBy, MailPlan, plan_cancels, plan_mail};
 pub use trust::is_trusted;
 
 /// Why a build was requested.

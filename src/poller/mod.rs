@@ -197,6 +197,7 @@ impl Poller {
             journal: journal.clone(),
             effectors: effectors.clone(),
             dry_run,
+            drop_by: crate::policy::DropBy::Request,
         };
         Ok(Poller {
             config,

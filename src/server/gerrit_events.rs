@@ -18,16 +18,13 @@ use axum::response::Response;
 use serde_json::json;
 
 use crate::console;
-use crate::effects::{Effect, Payload};
 use crate::intake::webhooks::{self, Event};
 use crate::intake::{Assessed, Intake};
-use crate::journal::{IntentKind, NewEvent, Planned};
+use crate::journal::{IntentKind, NewEvent};
 use crate::key::IntentKey;
 use crate::mail::Notification;
 use tracing::Instrument;
 
-use crate::journal::now_ms;
-use crate::policy;
 
 use super::{ApiError, AppState, body_bytes, reply};
 
@@ -84,9 +81,8 @@ async fn handle(app: &AppState, intake: &Intake, n: &Notification) -> Result<Res
         }
         Assessed::DryRun => return Ok(reply(StatusCode::OK, json!({ "result": "dry run" }))),
     };
-    let (planned, mut events) = in_process(planned, events);
     let keys = intake
-        .record(&ctx, planned, std::mem::take(&mut events))
+        .record(&ctx, planned, events)
         .await
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e))?;
     // Reviews and drop-rejections are the runner's; builds and cancels are carried out here.
@@ -103,30 +99,4 @@ async fn handle(app: &AppState, intake: &Intake, n: &Notification) -> Result<Res
         StatusCode::ACCEPTED,
         json!({ "result": "recorded", "intents": keys.len() }),
     ))
-}
-
-/// A drop-rejection a comment calls for is gmail-listener's request to build-listener; here
-/// it is the check itself, under the same key (so the mail of the same comment finds it done).
-fn in_process(planned: Vec<Planned>, mut events: Vec<NewEvent>) -> (Vec<Planned>, Vec<NewEvent>) {
-    let planned = planned
-        .into_iter()
-        .map(|p| {
-            let Ok(Payload {
-                effect:
-                    Effect::DropRequest {
-                        change_id,
-                        patch_set,
-                    },
-                ..
-            }) = serde_json::from_str::<Payload>(&p.intent.payload)
-            else {
-                return p;
-            };
-            let (mut check, queued) = policy::drop_rejection(&change_id, patch_set, now_ms());
-            check.intent.key = p.intent.key;
-            events.push(queued);
-            check
-        })
-        .collect();
-    (planned, events)
 }

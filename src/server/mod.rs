@@ -38,6 +38,7 @@ use crate::intake::callbacks::Callbacks;
 use crate::jenkins::Jenkins;
 use crate::jenkins::notification::BodyError;
 use crate::journal::{IntentKind, Journal, JournalError, Owner};
+use crate::policy::DropBy;
 use crate::policy::callback::Rejection;
 
 mod api;
@@ -127,6 +128,7 @@ impl AppState {
             journal: journal.clone(),
             effectors: effectors.clone(),
             dry_run: false,
+            drop_by: DropBy::InProcess,
         });
         let callbacks = Callbacks {
             config: config.clone(),

@@ -14,6 +14,8 @@ use crate::key::{HintKey, IntentKey};
 use crate::mail::Notification;
 use crate::record::{BuildKind, EventKind, NewBuild, NewEvent, Planned};
 
+use crate::types::PatchSet;
+
 use super::{BuildRequest, Decision};
 
 /// What recording a mail's decisions means.
@@ -25,9 +27,27 @@ pub struct MailPlan {
     pub events: Vec<NewEvent>,
 }
 
-/// Plans `decisions` about mail `n`; `key_base` is `cmd:<Gerrit message id>` for a comment
-/// found in Gerrit, else `mail:<Message-ID>`; `ctx` is the console context.
-/// `job_url` gives a job's page, for the BUILD line.
+/// Where a person's Verified+1 lifts the bot's Verified-1: gmail-listener asks build-listener
+/// (`POST /drop-rejection`); build-listener, handling a webhook event, checks it itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropBy {
+    Request,
+    InProcess,
+}
+
+/// What a hint's intents share: its key, the console context, the change as the lines name
+/// it, a job's page (for the BUILD line) and where drops are made.
+pub struct Ctx<'a> {
+    pub key_base: &'a HintKey,
+    pub ctx: &'a str,
+    pub who: String,
+    pub job_url: &'a dyn Fn(&str) -> String,
+    pub drop_by: DropBy,
+}
+
+/// Plans `decisions` about hint `n`; `key_base` is `cmd:<Gerrit message id>` for a comment
+/// found in Gerrit, else the hint's own key (`mail:<Message-ID>`...); `ctx` is the console
+/// context; `job_url` gives a job's page, for the BUILD line.
 pub fn plan_mail(
     n: &Notification,
     facts: Option<&ChangeFacts>,
@@ -35,118 +55,165 @@ pub fn plan_mail(
     key_base: &HintKey,
     ctx: &str,
     job_url: &dyn Fn(&str) -> String,
+    drop_by: DropBy,
 ) -> MailPlan {
-    let who = facts.map_or_else(|| n.locator().plain_id(), super::change_key);
+    let c = Ctx {
+        key_base,
+        ctx,
+        who: facts.map_or_else(|| n.locator().plain_id(), super::change_key),
+        job_url,
+        drop_by,
+    };
     let mut plan = MailPlan {
         planned: Vec::new(),
         events: Vec::new(),
     };
     for (i, d) in decisions.iter().enumerate() {
         let step = key_base.step(i);
-        let planned = match d {
-            Decision::Skip(reason) => {
-                let kind = if reason.is_error() {
-                    EventKind::Error
-                } else {
-                    EventKind::Skip
-                };
-                plan.events
-                    .push(NewEvent::new(kind, ctx, format!("{who}: {reason}")).change(&who, None));
-                continue;
-            }
-            Decision::Build(b) => build(b, step, ctx, job_url),
+        match d {
+            Decision::Skip(reason) => plan.events.push(skip(reason, &c)),
+            Decision::Build(b) => plan.planned.push(build(b, step, ctx, job_url)),
             Decision::Clean {
                 job,
                 change_key,
                 patch_set,
-            } => {
-                let done = NewEvent::new(
-                    EventKind::Clean,
-                    ctx,
-                    format!("{change_key} => {job} {}", job_url(job)),
-                )
-                .change(change_key, Some(patch_set.0))
-                .build(job, None);
-                let mut p = effects::plan(
-                    step,
-                    Payload {
-                        effect: Effect::Trigger {
-                            job: job.clone(),
-                            params: Default::default(),
-                        },
-                        context: ctx.to_string(),
-                        done: Some(done),
-                    },
-                    Some(change_key.clone()),
-                    Some(patch_set.0),
-                    format!("{ctx} {key_base}"),
-                );
-                p.build = Some(NewBuild {
-                    kind: BuildKind::Clean,
-                    change: change_key.clone(),
-                    patch_set: patch_set.0,
-                    job: job.clone(),
-                    target: None,
-                    once: false,
-                });
-                p
-            }
+            } => plan
+                .planned
+                .push(clean(job, change_key, *patch_set, step, &c)),
             Decision::DropRejection {
                 change_id,
                 patch_set,
             } => {
-                let done = NewEvent::new(
-                    EventKind::Check,
-                    ctx,
-                    format!(
-                        "{change_id}/{patch_set}: Verified+1 by a person; dropping the bot's -1"
-                    ),
-                )
-                .change(change_id, Some(patch_set.0));
-                effects::plan(
-                    step,
-                    Payload {
-                        effect: Effect::DropRequest {
-                            change_id: change_id.clone(),
-                            patch_set: patch_set.0,
-                        },
-                        context: ctx.to_string(),
-                        done: Some(done),
-                    },
-                    Some(change_id.clone()),
-                    Some(patch_set.0),
-                    format!("{ctx} {key_base}"),
-                )
+                let (planned, queued) = drop(change_id, *patch_set, step, &c);
+                plan.planned.push(planned);
+                plan.events.extend(queued);
             }
             Decision::Reply { message, patch_set } => {
-                let done = NewEvent::new(
-                    EventKind::Reply,
-                    ctx,
-                    format!("{who}/{patch_set}: unknown command; replying with the valid ones"),
-                )
-                .change(&who, Some(patch_set.0));
-                effects::plan(
-                    step,
-                    Payload {
-                        effect: Effect::Review {
-                            change: n.locator().rest_id(),
-                            revision: patch_set.to_string(),
-                            review: ReviewInput::bot(Some(message.clone()), Default::default()),
-                            verify: None,
-                            only_if_current: false,
-                        },
-                        context: ctx.to_string(),
-                        done: Some(done),
-                    },
-                    Some(who.clone()),
-                    Some(patch_set.0),
-                    format!("{ctx} {key_base}"),
-                )
+                plan.planned.push(reply(n, message, *patch_set, step, &c));
             }
-        };
-        plan.planned.push(planned);
+        }
     }
     plan
+}
+
+fn skip(reason: &super::SkipReason, c: &Ctx<'_>) -> NewEvent {
+    let kind = if reason.is_error() {
+        EventKind::Error
+    } else {
+        EventKind::Skip
+    };
+    NewEvent::new(kind, c.ctx, format!("{}: {reason}", c.who)).change(&c.who, None)
+}
+
+fn clean(
+    job: &str,
+    change_key: &str,
+    patch_set: PatchSet,
+    step: IntentKey,
+    c: &Ctx<'_>,
+) -> Planned {
+    let done = NewEvent::new(
+        EventKind::Clean,
+        c.ctx,
+        format!("{change_key} => {job} {}", (c.job_url)(job)),
+    )
+    .change(change_key, Some(patch_set.0))
+    .build(job, None);
+    let mut p = effects::plan(
+        step,
+        Payload {
+            effect: Effect::Trigger {
+                job: job.to_string(),
+                params: Default::default(),
+            },
+            context: c.ctx.to_string(),
+            done: Some(done),
+        },
+        Some(change_key.to_string()),
+        Some(patch_set.0),
+        format!("{} {}", c.ctx, c.key_base),
+    );
+    p.build = Some(NewBuild {
+        kind: BuildKind::Clean,
+        change: change_key.to_string(),
+        patch_set: patch_set.0,
+        job: job.to_string(),
+        target: None,
+        once: false,
+    });
+    p
+}
+
+/// A drop of the bot's rejection, as a request to build-listener or (in build-listener) the
+/// check itself under the same key, so the mail of the same comment finds it done; with the
+/// check comes the line saying it is queued.
+fn drop(
+    change_id: &str,
+    patch_set: PatchSet,
+    step: IntentKey,
+    c: &Ctx<'_>,
+) -> (Planned, Option<NewEvent>) {
+    if c.drop_by == DropBy::InProcess {
+        let (mut check, queued) = super::drop_rejection(change_id, patch_set.0, 0);
+        check.intent.key = step;
+        return (check, Some(queued));
+    }
+    let done = NewEvent::new(
+        EventKind::Check,
+        c.ctx,
+        format!("{change_id}/{patch_set}: Verified+1 by a person; dropping the bot's -1"),
+    )
+    .change(change_id, Some(patch_set.0));
+    let planned = effects::plan(
+        step,
+        Payload {
+            effect: Effect::DropRequest {
+                change_id: change_id.to_string(),
+                patch_set: patch_set.0,
+            },
+            context: c.ctx.to_string(),
+            done: Some(done),
+        },
+        Some(change_id.to_string()),
+        Some(patch_set.0),
+        format!("{} {}", c.ctx, c.key_base),
+    );
+    (planned, None)
+}
+
+fn reply(
+    n: &Notification,
+    message: &str,
+    patch_set: PatchSet,
+    step: IntentKey,
+    c: &Ctx<'_>,
+) -> Planned {
+    let done = NewEvent::new(
+        EventKind::Reply,
+        c.ctx,
+        format!(
+            "{}/{patch_set}: unknown command; replying with the valid ones",
+            c.who
+        ),
+    )
+    .change(&c.who, Some(patch_set.0));
+    effects::plan(
+        step,
+        Payload {
+            effect: Effect::Review {
+                change: n.locator().rest_id(),
+                revision: patch_set.to_string(),
+                review: ReviewInput::bot(Some(message.to_string()), Default::default()),
+                verify: None,
+                only_if_current: false,
+            },
+            context: c.ctx.to_string(),
+            done: Some(done),
+        },
+        Some(c.who.clone()),
+        Some(patch_set.0),
+        format!("{} {}", c.ctx, c.key_base),
+    )
 }
 
 /// SPEC §15 `cancel_superseded`: the bot's builds of older patch sets of a change it now
