@@ -1,8 +1,8 @@
 //! bionicbb: a presubmit bot for teams that review in Gerrit and build in Jenkins.
 //!
 //! Two processes share this library and one state database:
-//! - `gmail-listener` ([`poller`]) reads Gerrit notification mails from a mailbox ([`gmail`]),
-//!   parses them ([`mail`], [`command`]), asks Gerrit for the facts ([`gerrit`]) and decides
+//! - `gmail-listener` ([`poller`]) reads Gerrit notification mails from a mailbox ([`intake`]),
+//!   parses them ([`command`]), asks Gerrit for the facts ([`gerrit`]) and decides
 //!   ([`policy`]): Jenkins builds, Gerrit replies, drop-rejection requests.
 //! - `build-listener` ([`server`]) accepts Jenkins Notification-plugin callbacks and
 //!   `/drop-rejection` requests and decides the Gerrit reviews they call for; it also serves
@@ -25,11 +25,9 @@ pub mod console;
 pub mod credentials;
 pub mod effects;
 pub mod gerrit;
-pub mod gmail;
 pub mod intake;
 pub mod jenkins;
 pub mod journal;
-pub mod mail;
 pub mod metrics;
 pub mod policy;
 pub mod poller;

@@ -2,7 +2,7 @@
 
 use crate::console::one_line_safe;
 use crate::gerrit::{GerritError, ReviewInput, VERIFIED};
-use crate::gmail::GmailError;
+use crate::intake::gmail::GmailError;
 use crate::jenkins::{JenkinsError, error_chain, one_line};
 use crate::journal::{BuildUpdate, EventKind, Finish, Intent, IntentKind, NewEvent, now_ms};
 

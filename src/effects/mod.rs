@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::console;
 use crate::credentials::Secret;
 use crate::gerrit::{Gerrit, ReviewInput};
-use crate::gmail::Gmail;
+use crate::intake::gmail::Gmail;
 use crate::jenkins::Jenkins;
 use crate::journal::{
     Finish, Intent, IntentKind, Journal, JournalError, NewEvent, NewIntent, Owner, Planned,

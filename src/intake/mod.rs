@@ -5,6 +5,9 @@
 //! set announced by a mail, a webhook and the reconcile pass is built once, and a forged hint
 //! does nothing Gerrit does not confirm.
 
+pub mod gmail;
+pub mod mail;
+pub(crate) mod mailbox;
 pub mod reconcile;
 pub mod webhooks;
 
@@ -16,8 +19,8 @@ use crate::effects::{Effect, Effectors, Payload};
 use crate::gerrit::{ChangeFacts, Gerrit, GerritError};
 use crate::jenkins::Jenkins;
 use crate::journal::{Claim, Finish, IntentKind, Journal, NewEvent, Planned, Recorded};
-use crate::mail::Notification;
 use crate::policy::{self, Identity};
+use mail::Notification;
 
 /// What handling a hint needs: the services of record, the journal and the effectors.
 #[derive(Clone)]

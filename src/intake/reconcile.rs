@@ -12,8 +12,8 @@
 
 use crate::console::{self, Kind};
 use crate::gerrit::OpenChange;
+use crate::intake::mail::{MessageType, Notification};
 use crate::journal::{JournalError, NewEvent, now_ms};
-use crate::mail::{MessageType, Notification};
 use crate::types::{PatchSet, Project};
 
 use super::{Assessed, Carried, Done, Intake};

@@ -14,7 +14,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::mail::{MessageType, Notification, review_of_change_message};
+use crate::intake::mail::{MessageType, Notification, review_of_change_message};
 use crate::types::{PatchSet, Project};
 
 /// The largest event accepted: a commit message and its metadata, with room to spare.

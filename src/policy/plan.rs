@@ -10,8 +10,8 @@
 
 use crate::effects::{self, Effect, Payload};
 use crate::gerrit::{ChangeFacts, ReviewInput};
+use crate::intake::mail::Notification;
 use crate::journal::{BuildKind, EventKind, NewBuild, NewEvent, Planned};
-use crate::mail::Notification;
 
 use super::{BuildRequest, Decision};
 

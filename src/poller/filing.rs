@@ -7,14 +7,14 @@ use std::collections::BTreeMap;
 
 use crate::console;
 use crate::effects::{self, Effect, Payload};
-use crate::gmail::GmailError;
+use crate::intake::gmail::GmailError;
 use crate::journal::{Claim, Finish, NewEvent, Planned};
 
 use super::{Handled, Poller};
 
 /// Where a mail goes once its effects are done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) enum Fate {
+pub(crate) enum Fate {
     Trash,
     SetAside,
 }

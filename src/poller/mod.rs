@@ -22,7 +22,7 @@ use crate::console::{self, Kind};
 use crate::credentials::Secret;
 use crate::effects::{self, Backoff, Effectors, Listener};
 use crate::gerrit::Gerrit;
-use crate::gmail::{Gmail, GmailError};
+use crate::intake::gmail::{Gmail, GmailError};
 use crate::intake::reconcile::{ReconcileError, Reconciled};
 use crate::intake::{Done, Intake};
 use crate::jenkins::Jenkins;
@@ -61,7 +61,7 @@ impl PollReport {
         self.drop_rejections += other.drop_rejections;
     }
 
-    fn add_done(&mut self, done: &Done) {
+    pub(crate) fn add_done(&mut self, done: &Done) {
         self.builds += done.builds;
         self.cleans += done.cleans;
         self.replies += done.replies;
@@ -119,14 +119,13 @@ impl Drop for Poller {
     }
 }
 
-mod filing;
-mod mailbox;
+pub(crate) mod filing;
 
+use crate::intake::mailbox::{Fetched, by_change};
 use filing::Fate;
-use mailbox::{Fetched, by_change};
 
 /// How handling one mail ended.
-enum Handled {
+pub(crate) enum Handled {
     /// To be filed (trashed or set aside) in the window's batch, with these events.
     File {
         fate: Fate,
@@ -153,7 +152,7 @@ fn no_label(e: GmailError) -> PollError {
 }
 
 impl Handled {
-    fn file(fate: Fate, context: &str, events: Vec<NewEvent>) -> Handled {
+    pub(crate) fn file(fate: Fate, context: &str, events: Vec<NewEvent>) -> Handled {
         Handled::File {
             fate,
             context: context.to_string(),
@@ -563,7 +562,7 @@ pub async fn build(
     use std::io::IsTerminal;
 
     use crate::credentials;
-    use crate::gmail::Authorize;
+    use crate::intake::gmail::Authorize;
 
     let netrc = credentials::netrc_path(config.gerrit.netrc.as_deref())?;
     let gerrit_creds = credentials::for_url(&config.gerrit.url, &netrc)?;
@@ -583,7 +582,7 @@ pub async fn build(
                 "Gmail is not authorised yet (no {}).",
                 config.gmail.token_cache.display()
             );
-            crate::gmail::authorize_now(&config.gmail, Authorize::Paste { port: 8085 })
+            crate::intake::gmail::authorize_now(&config.gmail, Authorize::Paste { port: 8085 })
                 .await
                 .context("Gmail authorisation failed")?;
         } else {

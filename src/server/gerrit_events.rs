@@ -21,10 +21,10 @@ use serde_json::json;
 
 use crate::console;
 use crate::effects::{Effect, Payload};
+use crate::intake::mail::Notification;
 use crate::intake::webhooks::{self, Event};
 use crate::intake::{Assessed, Carried, Done, Intake};
 use crate::journal::{IntentKind, NewEvent, Planned};
-use crate::mail::Notification;
 use tracing::Instrument;
 
 use super::{ApiError, AppState, body_bytes, drop_rejection_plan, reply};

@@ -1,19 +1,19 @@
 //! Handling one mail: read it, ask Gerrit for the facts, decide, record the decision's
 //! intents and carry them out. Filing the mail (trash, set aside) is left to the window's
-//! batch (`filing.rs`).
+//! batch (`poller/filing.rs`).
 
 use tracing::Instrument;
 
 use crate::console::Kind;
+use crate::intake::mail::{self, Notification};
 use crate::intake::{Assessed, Carried, Done};
 use crate::journal::{NewEvent, now_ms};
-use crate::mail::{self, Notification};
 
-use super::filing::Fate;
-use super::{Handled, PollReport, Poller};
+use crate::poller::filing::Fate;
+use crate::poller::{Handled, PollReport, Poller};
 
 /// A mail as read, before it is handled.
-pub(super) enum Fetched {
+pub(crate) enum Fetched {
     Mail(Box<Notification>),
     /// Failed `max_attempts` times (the count, the last failure).
     Poison(u32, String),
@@ -25,7 +25,7 @@ pub(super) enum Fetched {
 
 /// Groups mails by the change they are about, keeping the order within each group (and of
 /// the groups' first mails). A mail that names no change is a group of its own.
-pub(super) fn by_change(fetched: Vec<(String, Fetched)>) -> Vec<Vec<(String, Fetched)>> {
+pub(crate) fn by_change(fetched: Vec<(String, Fetched)>) -> Vec<Vec<(String, Fetched)>> {
     let mut groups: Vec<Vec<(String, Fetched)>> = Vec::new();
     let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for (id, f) in fetched {
@@ -46,7 +46,7 @@ pub(super) fn by_change(fetched: Vec<(String, Fetched)>) -> Vec<Vec<(String, Fet
 
 impl Poller {
     /// Handles the mails of one change, one after the other.
-    pub(super) async fn handle_group(
+    pub(crate) async fn handle_group(
         &self,
         group: Vec<(String, Fetched)>,
     ) -> Vec<(String, Handled, PollReport)> {
@@ -64,7 +64,7 @@ impl Poller {
     }
 
     /// Reads a mail (unless it is not due, or is poison) and parses it.
-    pub(super) async fn fetch(&self, id: &str) -> Fetched {
+    pub(crate) async fn fetch(&self, id: &str) -> Fetched {
         if !self.dry_run {
             match self.journal.mail_attempts(id).await {
                 Ok(Some(a)) if a.attempts >= self.config.gmail.max_attempts => {
