@@ -2,7 +2,6 @@
 
 use crate::console::one_line_safe;
 use crate::gerrit::{GerritError, ReviewInput, VERIFIED};
-use crate::intake::gmail::GmailError;
 use crate::jenkins::{JenkinsError, error_chain, one_line};
 use crate::journal::{BuildUpdate, EventKind, Finish, Intent, IntentKind, NewEvent, now_ms};
 
@@ -19,7 +18,7 @@ pub(super) struct Outcome {
 }
 
 /// What one attempt at the service gave.
-enum Attempt {
+pub(super) enum Attempt {
     Done(String),
     /// Worth retrying; `doubt`: the request may have taken effect.
     Retry {
@@ -409,60 +408,9 @@ impl Effectors {
             Err(e) => jenkins_failure(&e),
         }
     }
-
-    async fn mail_move(&self, gmail_id: &str, set_aside: Option<&(String, String)>) -> Attempt {
-        let Some(gmail) = &self.gmail else {
-            return no_client("Gmail");
-        };
-        let result = match set_aside {
-            None => gmail.trash(gmail_id).await,
-            Some((from, to)) => match self.label_ids(from, to).await {
-                Ok((from, to)) => gmail.relabel(gmail_id, &from, &to).await,
-                Err(e) => Err(e),
-            },
-        };
-        match result {
-            Ok(()) => Attempt::Done(
-                if set_aside.is_some() {
-                    "set aside"
-                } else {
-                    "trashed"
-                }
-                .into(),
-            ),
-            // The mail is gone already (a person deleted it): nothing left to move.
-            Err(GmailError::Api { code: 404, .. }) => Attempt::Done("gone".into()),
-            Err(e) => Attempt::Retry {
-                error: e.to_string(),
-                doubt: false,
-            },
-        }
-    }
-
-    async fn label_ids(&self, from: &str, to: &str) -> Result<(String, String), GmailError> {
-        let mut cache = self.labels.lock().await;
-        let mut ids = Vec::new();
-        for (name, create) in [(from, false), (to, true)] {
-            if let Some(id) = cache.get(name) {
-                ids.push(id.clone());
-                continue;
-            }
-            let gmail = self
-                .gmail
-                .as_ref()
-                .ok_or_else(|| GmailError::Setup("no Gmail client".into()))?;
-            let id = gmail
-                .label_id(name, create)
-                .await?
-                .ok_or_else(|| GmailError::Decode(format!("no Gmail label `{name}`")))?;
-            cache.insert(name.to_string(), id.clone());
-            ids.push(id);
-        }
-        Ok((ids[0].clone(), ids[1].clone()))
-    }
 }
 
-fn no_client(service: &str) -> Attempt {
+pub(super) fn no_client(service: &str) -> Attempt {
     Attempt::Retry {
         error: format!("this process cannot reach {service}"),
         doubt: false,

@@ -14,6 +14,7 @@
 //! kinds need.
 
 mod execute;
+mod mail_move;
 mod reconcile;
 mod runner;
 
@@ -33,6 +34,7 @@ use crate::journal::{
     Finish, Intent, IntentKind, Journal, JournalError, NewEvent, NewIntent, Owner, Planned,
 };
 
+pub use mail_move::{Destination, Moved, move_key, plan_move};
 pub use runner::{Backoff, Foreground, InFlight, Runner, renew_lease};
 
 /// How much clocks may differ, and how coarse Gerrit's dates are, when a reconcile compares a
@@ -178,8 +180,6 @@ pub struct Effectors {
     pub listener: Option<Listener>,
     /// Retry pacing of failed attempts.
     pub backoff: Backoff,
-    /// Gmail label ids by name, looked up once.
-    labels: Arc<tokio::sync::Mutex<BTreeMap<String, String>>>,
 }
 
 impl Effectors {
@@ -192,7 +192,6 @@ impl Effectors {
             gmail: None,
             listener: None,
             backoff: Backoff::default(),
-            labels: Arc::default(),
         }
     }
 

@@ -7,7 +7,7 @@
 
 pub mod gmail;
 pub mod mail;
-pub(crate) mod mailbox;
+pub mod mailbox;
 pub mod reconcile;
 pub mod webhooks;
 
