@@ -616,6 +616,3 @@ mod wire;
 
 #[cfg(test)]
 mod tests;
-
-#[cfg(test)]
-mod http_tests;
