@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use crate::intake::gmail::{Gmail, GmailError};
 use crate::journal::{Claim, Finish, JournalError, Planned};
 
-use super::execute::{Attempt, no_client};
+use super::outcome::{Attempt, no_client};
 use super::{Effect, Effectors, Payload};
 
 /// Where a mail goes: `None` to the trash, or from one label to another (names) to set it

@@ -13,10 +13,16 @@
 //! build-listener), mail moves. Both processes use the same code; each has the clients its
 //! kinds need.
 
+mod cancel;
+mod drop;
+mod drop_request;
 mod execute;
 mod mail_move;
+mod outcome;
 mod reconcile;
+mod review;
 mod runner;
+mod trigger;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,7 +32,6 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::console;
-use crate::credentials::Secret;
 use crate::gerrit::{Gerrit, ReviewInput};
 use crate::intake::gmail::Gmail;
 use crate::jenkins::Jenkins;
@@ -34,6 +39,7 @@ use crate::journal::{
     Finish, Intent, IntentKind, Journal, JournalError, NewEvent, NewIntent, Owner, Planned,
 };
 
+pub use drop_request::{BuildListener, ListenerError};
 pub use mail_move::{Destination, Moved, move_key, plan_move};
 pub use runner::{Backoff, Foreground, InFlight, Runner, renew_lease};
 
@@ -161,14 +167,6 @@ pub fn order_key(change: &str) -> String {
     }
 }
 
-/// How gmail-listener reaches build-listener's `/drop-rejection`.
-#[derive(Clone, Debug)]
-pub struct Listener {
-    pub url: String,
-    pub token: Option<Secret>,
-    pub http: reqwest::Client,
-}
-
 /// Everything the effectors of one process need. Cheap to clone.
 #[derive(Clone)]
 pub struct Effectors {
@@ -177,7 +175,7 @@ pub struct Effectors {
     pub gerrit: Option<Gerrit>,
     pub jenkins: Option<Jenkins>,
     pub gmail: Option<Arc<Gmail>>,
-    pub listener: Option<Listener>,
+    pub listener: Option<BuildListener>,
     /// Retry pacing of failed attempts.
     pub backoff: Backoff,
 }

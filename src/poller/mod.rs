@@ -18,7 +18,7 @@ use tokio::time::MissedTickBehavior;
 use crate::config::Config;
 use crate::console::{self, Kind};
 use crate::credentials::Secret;
-use crate::effects::{self, Backoff, Effectors, Listener};
+use crate::effects::{self, Backoff, BuildListener, Effectors};
 use crate::gerrit::Gerrit;
 use crate::intake::gmail::{Cursor, CursorError, Gmail, GmailError};
 use crate::intake::mailbox::{Fetched, Handled, Mailbox, by_change};
@@ -118,19 +118,16 @@ impl Poller {
         listener_token: Option<Secret>,
         dry_run: bool,
     ) -> Result<Poller, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(config.gerrit.timeout)
-            .build()?;
         let gmail = Arc::new(gmail);
         let mut effectors = Effectors::new(journal.clone(), Owner::this_process(LEASE));
         effectors.gerrit = Some(gerrit.clone());
         effectors.jenkins = Some(jenkins.clone());
         effectors.gmail = Some(gmail.clone());
-        effectors.listener = Some(Listener {
-            url: config.build_listener.url.clone(),
-            token: listener_token,
-            http,
-        });
+        effectors.listener = Some(BuildListener::new(
+            &config.build_listener.url,
+            listener_token,
+            config.gerrit.timeout,
+        )?);
         // A failed effect is retried with its mail, on the mail's own backoff.
         effectors.backoff = Backoff::NONE;
         let lease = tokio::spawn(effects::renew_lease(effectors.clone()));
