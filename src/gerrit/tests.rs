@@ -2,9 +2,11 @@
 //! then the client against the Gerrit stand-in, which speaks Gerrit's wire format (guard line,
 //! text/plain errors, Basic auth on `/a/`, silently dropped labels).
 
+use super::answer::strip_guard;
 use super::*;
 use crate::credentials::Secret;
-use reqwest::header::HeaderValue;
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, HeaderValue};
 use standins::{ChangeStatus, Fault, NewChange, Service, Standins};
 
 fn headers(content_type: &str) -> HeaderMap {

@@ -1,5 +1,5 @@
-//! The mailbox: Gmail API v1 through google-gmail1, authorised with yup-oauth2 ([`auth`]); the
-//! incremental sync calls ([`sync`]) and the history cursor that decides what a poll reads
+//! The mailbox: Gmail API v1 through google-gmail1, authorised with yup-oauth2 (`auth`); the
+//! incremental sync calls (`sync`) and the history cursor that decides what a poll reads
 //! ([`cursor`]).
 //!
 //! Traps this module exists to contain (see shared/research/gmail-api.md):
@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
-use google_gmail1::api::{Label, ModifyMessageRequest, Scope};
+use google_gmail1::api::{Label, Scope};
 use google_gmail1::{Gmail as Hub, hyper_rustls, hyper_util};
 use thiserror::Error;
 
@@ -278,36 +278,6 @@ impl Gmail {
             .await?;
         msg.raw
             .ok_or_else(|| GmailError::Decode(format!("message {id} has no raw content")))
-    }
-
-    /// Moves a handled message to the trash.
-    pub async fn trash(&self, id: &str) -> Result<(), GmailError> {
-        self.retrying("messages.trash", || {
-            self.hub
-                .users()
-                .messages_trash("me", id)
-                .add_scope(Scope::Modify)
-                .doit()
-        })
-        .await
-        .map(|_| ())
-    }
-
-    /// Replaces label `remove` by `add` on a message (setting a mail aside).
-    pub async fn relabel(&self, id: &str, remove: &str, add: &str) -> Result<(), GmailError> {
-        let req = ModifyMessageRequest {
-            add_label_ids: Some(vec![add.to_string()]),
-            remove_label_ids: Some(vec![remove.to_string()]),
-        };
-        self.retrying("messages.modify", || {
-            self.hub
-                .users()
-                .messages_modify(req.clone(), "me", id)
-                .add_scope(Scope::Modify)
-                .doit()
-        })
-        .await
-        .map(|_| ())
     }
 }
 
