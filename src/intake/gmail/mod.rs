@@ -2,7 +2,8 @@
 //! incremental sync calls (`sync`) and the history cursor that decides what a poll reads
 //! ([`cursor`]).
 //!
-//! Traps this module exists to contain (see shared/research/gmail-api.md):
+//! Traps this module exists to contain (the API:
+//! <https://developers.google.com/gmail/api/reference/rest>):
 //! - every call passes the `gmail.modify` scope, because each google-gmail1 method has its own
 //!   default scope and yup-oauth2 matches stored tokens by literal scope strings — a call
 //!   without it would start a new authorisation;

@@ -2,8 +2,9 @@
 //! added to the watch label since (`users.history.list`, 2 quota units: one request per idle
 //! poll), and moving many mails in one call (`users.messages.batchModify`, ≤ 1,000 ids).
 //!
-//! See research/gmail-api.md: a `historyId` is valid for at least a week, sometimes only hours;
-//! an expired one answers 404, and then the caller must list the label in full.
+//! Gmail documents (<https://developers.google.com/gmail/api/guides/sync>) that a `historyId`
+//! is valid for at least a week, sometimes only hours; an expired one answers 404, and then the
+//! caller must list the label in full.
 
 use google_gmail1::api::{BatchModifyMessagesRequest, History, Scope};
 
