@@ -38,7 +38,7 @@ fn parse_fixtures() {
     let mut parsed = 0usize;
     for _ in 0..rounds {
         for m in &mails {
-            parsed += usize::from(bionicbb::mail::parse(m, &senders).is_ok());
+            parsed += usize::from(bionicbb::intake::mail::parse(m, &senders).is_ok());
         }
     }
     let t = start.elapsed().as_secs_f64();

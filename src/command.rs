@@ -6,7 +6,7 @@
 //! ignoring ASCII case (an exact target match wins). Quoted (`> ...`) and indented lines and
 //! mentions in the middle of a line never run: the 2015 bot ran commands it found in quotes of
 //! earlier comments. The text given here is already free of inline file comments
-//! ([`crate::mail::Review::command_text`]).
+//! ([`crate::intake::mail::Review::command_text`]).
 //!
 //! Every command line is returned, in order, duplicates included; a `bionicbb:` line that is not
 //! a valid command is an [`UnknownCommand`] the caller answers once with

@@ -13,37 +13,36 @@
 //! build-listener), mail moves. Both processes use the same code; each has the clients its
 //! kinds need.
 
+mod cancel;
+mod drop;
+mod drop_request;
 mod execute;
+mod mail_move;
+mod outcome;
 mod reconcile;
+mod review;
 mod runner;
+mod trigger;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::console;
-use crate::credentials::Secret;
 use crate::gerrit::Gerrit;
-use crate::gmail::Gmail;
+use crate::intake::gmail::Gmail;
 use crate::jenkins::Jenkins;
 use crate::journal::{Claim, Finish, Intent, Journal, JournalError, Owner};
 use crate::key::IntentKey;
 use crate::record::IntentKind;
 
 pub use crate::intent::{Effect, Payload, Verify, order_key, plan};
+pub use drop_request::{BuildListener, ListenerError};
+pub use mail_move::{Destination, Moved, move_key, plan_move};
 pub use runner::{Backoff, Foreground, InFlight, Runner, renew_lease};
 
 /// How much clocks may differ, and how coarse Gerrit's dates are, when a reconcile compares a
 /// service's time with the intent's.
 pub const CLOCK_SLACK_MS: i64 = 60_000;
-
-/// How gmail-listener reaches build-listener's `/drop-rejection`.
-#[derive(Clone, Debug)]
-pub struct Listener {
-    pub url: String,
-    pub token: Option<Secret>,
-    pub http: reqwest::Client,
-}
 
 /// How carrying out intents now ([`Effectors::run_now`]) ended.
 #[derive(Debug, Default)]
@@ -64,11 +63,9 @@ pub struct Effectors {
     pub gerrit: Option<Gerrit>,
     pub jenkins: Option<Jenkins>,
     pub gmail: Option<Arc<Gmail>>,
-    pub listener: Option<Listener>,
+    pub listener: Option<BuildListener>,
     /// Retry pacing of failed attempts.
     pub backoff: Backoff,
-    /// Gmail label ids by name, looked up once.
-    labels: Arc<tokio::sync::Mutex<BTreeMap<String, String>>>,
 }
 
 impl Effectors {
@@ -81,7 +78,6 @@ impl Effectors {
             gmail: None,
             listener: None,
             backoff: Backoff::default(),
-            labels: Arc::default(),
         }
     }
 

@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use super::*;
 use crate::gerrit::ReviewInput;
 use crate::record::{IntentKind, NewEvent, Planned};

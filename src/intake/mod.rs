@@ -6,6 +6,9 @@
 //! does nothing Gerrit does not confirm.
 
 pub mod callbacks;
+pub mod gmail;
+pub mod mail;
+pub mod mailbox;
 pub mod reconcile;
 pub mod webhooks;
 
@@ -18,8 +21,8 @@ use crate::gerrit::{ChangeFacts, Gerrit, GerritError};
 use crate::jenkins::Jenkins;
 use crate::journal::{IntentKind, Journal, NewEvent, Planned, Recorded};
 use crate::key::{HintKey, IntentKey};
-use crate::mail::Notification;
 use crate::policy::{self, DropBy, Identity};
+use mail::Notification;
 
 /// What handling a hint needs: the services of record, the journal and the effectors.
 #[derive(Clone)]

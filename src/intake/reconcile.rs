@@ -12,9 +12,9 @@
 
 use crate::console::{self, Kind};
 use crate::gerrit::OpenChange;
+use crate::intake::mail::{MessageType, Notification};
 use crate::journal::{JournalError, NewEvent, now_ms};
 use crate::key::HintKey;
-use crate::mail::{MessageType, Notification};
 use crate::types::{PatchSet, Project};
 
 use super::{Assessed, Carried, Done, Intake};

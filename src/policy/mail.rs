@@ -9,9 +9,9 @@
 //! instance) repeats nothing.
 
 use crate::gerrit::{ChangeFacts, ReviewInput};
+use crate::intake::mail::Notification;
 use crate::intent::{self as effects, Effect, Payload};
 use crate::key::{HintKey, IntentKey};
-use crate::mail::Notification;
 use crate::record::{BuildKind, EventKind, NewBuild, NewEvent, Planned};
 
 use crate::types::PatchSet;

@@ -13,8 +13,8 @@ use std::fmt;
 use crate::command::{self, Command, UnknownCommand};
 use crate::config::PresubmitConfig;
 use crate::gerrit::ChangeFacts;
+use crate::intake::mail::{MessageType, Notification};
 use crate::key::HintKey;
-use crate::mail::{MessageType, Notification};
 use crate::types::{PatchSet, Project};
 
 pub mod callback;

@@ -3,7 +3,7 @@
 use super::*;
 use crate::config::Config;
 use crate::gerrit::{Account, ChangeMessage, Comment};
-use crate::mail::Review;
+use crate::intake::mail::Review;
 
 fn cfg() -> PresubmitConfig {
     Config::parse(include_str!("../../config.example.toml"), "example")

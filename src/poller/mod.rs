@@ -1,14 +1,12 @@
-//! gmail-listener's loop: each poll reads the labelled mail, decides, records the effects as
-//! intents in the journal, carries them out, and files the mail.
+//! gmail-listener's loop: each poll asks the history cursor which mails to read
+//! ([`crate::intake::gmail::Cursor`]), hands them to the mailbox in windows
+//! ([`crate::intake::mailbox`]: read, decide, record the effects as intents, carry them out,
+//! file the mail), and runs the reconcile pass when it is due.
 //!
-//! A mail ends in one of three places: the trash (handled, or stale), set aside under
-//! `set_aside_label` (the bot will not act on it, or it failed `[gmail] max_attempts` times),
-//! or left in the queue for a later poll (something failed for a passing reason: Gerrit,
-//! Jenkins or build-listener down). Every effect is an intent with a stable key before it is
-//! a request, so a mail read again — after a failure, after a crash, or by a second instance on
-//! the same database — repeats nothing; an effect whose outcome a crash lost is reconciled
-//! with Jenkins or Gerrit before it is tried again. The mail is moved only once all its
-//! effects are done.
+//! Every effect is an intent with a stable key before it is a request, so a mail read again —
+//! after a failure, after a crash, or by a second instance on the same database — repeats
+//! nothing; an effect whose outcome a crash lost is reconciled with Jenkins or Gerrit before
+//! it is tried again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,14 +18,14 @@ use tokio::time::MissedTickBehavior;
 use crate::config::Config;
 use crate::console::{self, Kind};
 use crate::credentials::Secret;
-use crate::effects::{self, Backoff, Effectors, Listener};
+use crate::effects::{self, Backoff, BuildListener, Effectors};
 use crate::gerrit::Gerrit;
-use crate::gmail::{Gmail, GmailError};
+use crate::intake::gmail::{Cursor, CursorError, Gmail, GmailError};
+use crate::intake::mailbox::{Fetched, Handled, Mailbox, by_change};
 use crate::intake::reconcile::{ReconcileError, Reconciled};
 use crate::intake::{Done, Intake};
 use crate::jenkins::Jenkins;
 use crate::journal::{IntentKind, Journal, JournalError, NewEvent, Owner};
-use crate::key::IntentKey;
 
 /// The intent kinds gmail-listener carries out.
 const KINDS: &[IntentKind] = &[
@@ -55,13 +53,6 @@ pub struct PollReport {
 }
 
 impl PollReport {
-    fn add(&mut self, other: &PollReport) {
-        self.builds += other.builds;
-        self.cleans += other.cleans;
-        self.replies += other.replies;
-        self.drop_rejections += other.drop_rejections;
-    }
-
     fn add_done(&mut self, done: &Done) {
         self.builds += done.builds;
         self.cleans += done.cleans;
@@ -79,10 +70,17 @@ pub enum PollError {
         "the Gmail label `{0}` does not exist: create it and a filter that applies it to Gerrit's mail"
     )]
     NoLabel(String),
-    #[error("{0}")]
-    NoLabelText(String),
     #[error(transparent)]
     Journal(#[from] JournalError),
+}
+
+impl From<CursorError> for PollError {
+    fn from(e: CursorError) -> PollError {
+        match e {
+            CursorError::Gmail(e) => PollError::Gmail(e),
+            CursorError::NoLabel(label) => PollError::NoLabel(label),
+        }
+    }
 }
 
 /// Everything a poll needs; built once at start-up.
@@ -97,69 +95,16 @@ pub struct Poller {
     pub dry_run: bool,
     /// Turns a mail (and the reconcile pass's findings) into intents.
     pub intake: Intake,
+    /// Reads, handles and files the mails.
+    mailbox: Mailbox,
+    /// Which mails a poll reads.
+    cursor: Cursor,
     lease: JoinHandle<()>,
-    sync: tokio::sync::Mutex<Sync>,
-}
-
-/// Where the mailbox was when last looked at (SPEC §13 incremental polling).
-#[derive(Default)]
-struct Sync {
-    /// The watch label's id, looked up once (again at each full listing).
-    label_id: Option<String>,
-    /// The history id to ask `history.list` from; None: list the label in full next.
-    history_id: Option<u64>,
-    last_full: Option<tokio::time::Instant>,
-    /// Mails left at the last poll (failed, or held by another instance), oldest first: the
-    /// history will not mention them again.
-    left: Vec<String>,
 }
 
 impl Drop for Poller {
     fn drop(&mut self) {
         self.lease.abort();
-    }
-}
-
-mod filing;
-mod mailbox;
-
-use filing::Fate;
-use mailbox::{Fetched, by_change};
-
-/// How handling one mail ended.
-enum Handled {
-    /// To be filed (trashed or set aside) in the window's batch, with these events.
-    File {
-        fate: Fate,
-        context: String,
-        events: Vec<NewEvent>,
-    },
-    /// Filed: trashed or set aside.
-    Filed { trashed: bool },
-    /// Left for a later poll because something failed (counted towards `max_attempts`), with
-    /// the intents it waits on.
-    Failed(String, Vec<IntentKey>),
-    /// Left without a failure: another instance holds one of its effects, or it is not due.
-    Waiting,
-}
-
-/// A missing watch label is its own error: it says what to create.
-fn no_label(e: GmailError) -> PollError {
-    match e {
-        GmailError::Decode(message) if message.contains("does not exist") => {
-            PollError::NoLabelText(message)
-        }
-        other => PollError::Gmail(other),
-    }
-}
-
-impl Handled {
-    fn file(fate: Fate, context: &str, events: Vec<NewEvent>) -> Handled {
-        Handled::File {
-            fate,
-            context: context.to_string(),
-            events,
-        }
     }
 }
 
@@ -173,19 +118,16 @@ impl Poller {
         listener_token: Option<Secret>,
         dry_run: bool,
     ) -> Result<Poller, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(config.gerrit.timeout)
-            .build()?;
         let gmail = Arc::new(gmail);
         let mut effectors = Effectors::new(journal.clone(), Owner::this_process(LEASE));
         effectors.gerrit = Some(gerrit.clone());
         effectors.jenkins = Some(jenkins.clone());
         effectors.gmail = Some(gmail.clone());
-        effectors.listener = Some(Listener {
-            url: config.build_listener.url.clone(),
-            token: listener_token,
-            http,
-        });
+        effectors.listener = Some(BuildListener::new(
+            &config.build_listener.url,
+            listener_token,
+            config.gerrit.timeout,
+        )?);
         // A failed effect is retried with its mail, on the mail's own backoff.
         effectors.backoff = Backoff::NONE;
         let lease = tokio::spawn(effects::renew_lease(effectors.clone()));
@@ -199,9 +141,16 @@ impl Poller {
             dry_run,
             drop_by: crate::policy::DropBy::Request,
         };
+        let mailbox = Mailbox {
+            gmail: gmail.clone(),
+            intake: intake.clone(),
+        };
+        let cursor = Cursor::new(&config.gmail.label, config.gmail.full_scan_interval);
         Ok(Poller {
             config,
             intake,
+            mailbox,
+            cursor,
             gmail,
             gerrit,
             jenkins,
@@ -209,7 +158,6 @@ impl Poller {
             effectors,
             dry_run,
             lease,
-            sync: tokio::sync::Mutex::new(Sync::default()),
         })
     }
 
@@ -319,7 +267,7 @@ impl Poller {
         &self,
         stop: &tokio::sync::watch::Receiver<bool>,
     ) -> Result<PollReport, PollError> {
-        let ids = self.mail_to_read().await?;
+        let ids = self.cursor.mail_to_read(&self.gmail).await?;
         let mut report = PollReport {
             seen: ids.len(),
             ..PollReport::default()
@@ -340,9 +288,9 @@ impl Poller {
                 continue;
             }
             let handling = stream::iter(by_change(fetched))
-                .map(|group| self.handle_group(group))
+                .map(|group| self.mailbox.handle_group(group))
                 .buffer_unordered(concurrency)
-                .collect::<Vec<Vec<(String, Handled, PollReport)>>>();
+                .collect::<Vec<Vec<(String, Handled, Done)>>>();
             let prefetch = async {
                 match windows.get(i + 1) {
                     Some(w) if !*stop.borrow() => Some(self.fetch_window(w, concurrency).await),
@@ -357,114 +305,53 @@ impl Poller {
                     left.extend(w.iter().cloned());
                 }
             }
-            let mut to_file = Vec::new();
-            let mut outcomes = Vec::new();
-            for (id, handled, counts) in done.into_iter().flatten() {
-                report.add(&counts);
-                match handled {
-                    Handled::File {
-                        fate,
-                        context,
-                        events,
-                    } => to_file.push(filing::ToFile {
-                        id,
-                        fate,
-                        context,
-                        events,
-                    }),
-                    other => outcomes.push((id, other)),
-                }
+            let mut handled = Vec::new();
+            for (id, how, done) in done.into_iter().flatten() {
+                report.add_done(&done);
+                handled.push((id, how));
             }
-            outcomes.extend(self.file_batch(to_file).await);
-            for (id, handled) in outcomes {
-                match handled {
-                    Handled::Filed { trashed: true } => report.trashed += 1,
-                    Handled::Filed { trashed: false } => report.set_aside += 1,
-                    Handled::Waiting | Handled::File { .. } => {
-                        report.left += 1;
-                        left.push(id);
+            let outcomes = self.mailbox.file_handled(handled).await;
+            self.tally(outcomes, &mut report, &mut left).await;
+        }
+        self.cursor.leave(left).await;
+        self.adopt_orphans().await;
+        Ok(report)
+    }
+
+    /// Counts how a window's mails ended; those left are read again by the next poll, and
+    /// their failures count towards `max_attempts`.
+    async fn tally(
+        &self,
+        outcomes: Vec<(String, Handled)>,
+        report: &mut PollReport,
+        left: &mut Vec<String>,
+    ) {
+        for (id, handled) in outcomes {
+            match handled {
+                Handled::Filed { trashed: true } => report.trashed += 1,
+                Handled::Filed { trashed: false } => report.set_aside += 1,
+                Handled::Waiting | Handled::File { .. } => {
+                    report.left += 1;
+                    left.push(id);
+                }
+                Handled::Failed(error, keys) => {
+                    report.left += 1;
+                    if !self.dry_run {
+                        self.mailbox.count_failure(&id, &error, &keys).await;
                     }
-                    Handled::Failed(error, keys) => {
-                        report.left += 1;
-                        if !self.dry_run {
-                            self.count_failure(&id, &error, &keys).await;
-                        }
-                        left.push(id);
-                    }
+                    left.push(id);
                 }
             }
         }
-        self.sync.lock().await.left = left;
-        self.adopt_orphans().await;
-        Ok(report)
     }
 
     /// Reads (and parses) a window's mails, at most `concurrency` at once, in order.
     async fn fetch_window(&self, window: &[String], concurrency: usize) -> Vec<(String, Fetched)> {
         stream::iter(window)
-            .map(|id| async move { (id.clone(), self.fetch(id).await) })
+            .map(|id| async move { (id.clone(), self.mailbox.fetch(id).await) })
             .buffered(concurrency)
             .collect()
             .await
-    }
-
-    /// The watch label's id (looked up once).
-    async fn label_id(&self) -> Result<String, GmailError> {
-        if let Some(id) = self.sync.lock().await.label_id.clone() {
-            return Ok(id);
-        }
-        self.lookup_label().await
-    }
-
-    async fn lookup_label(&self) -> Result<String, GmailError> {
-        let label = &self.config.gmail.label;
-        let id = self
-            .gmail
-            .label_id(label, false)
-            .await?
-            .ok_or_else(|| GmailError::Decode(PollError::NoLabel(label.clone()).to_string()))?;
-        self.sync.lock().await.label_id = Some(id.clone());
-        Ok(id)
-    }
-
-    /// The mails to read this poll, oldest first: what history says was added to the label
-    /// since the last poll (one `history.list`: an idle poll costs one request), after the
-    /// mails left last time; or, at start, every `full_scan_interval`, and when the history
-    /// is too old, the whole label (its mail handled oldest first, as Gerrit sent it).
-    async fn mail_to_read(&self) -> Result<Vec<String>, PollError> {
-        let (history_id, full_due, left) = {
-            let sync = self.sync.lock().await;
-            let full_due = sync
-                .last_full
-                .is_none_or(|t| t.elapsed() >= self.config.gmail.full_scan_interval);
-            (sync.history_id, full_due, sync.left.clone())
-        };
-        if let (Some(start), false) = (history_id, full_due) {
-            let label_id = self.label_id().await.map_err(no_label)?;
-            if let Some(added) = self.gmail.added_since(&label_id, start).await? {
-                let mut ids = left;
-                for id in added.ids {
-                    if !ids.contains(&id) {
-                        ids.push(id);
-                    }
-                }
-                self.sync.lock().await.history_id = Some(added.history_id);
-                return Ok(ids);
-            }
-            tracing::info!("the mailbox history is too old: listing the label in full");
-        }
-        let label_id = self.lookup_label().await.map_err(no_label)?;
-        // The history id before the listing: mail arriving meanwhile is found next time.
-        let history_id = self.gmail.history_id().await?;
-        // All ids first: moving mail while paging would shift the pages under us. Gmail lists
-        // newest first; handle mail in the order Gerrit sent it (a newchange before the
-        // comments on it).
-        let mut ids = self.gmail.list(&label_id).await?;
-        ids.reverse();
-        let mut sync = self.sync.lock().await;
-        sync.history_id = Some(history_id);
-        sync.last_full = Some(tokio::time::Instant::now());
-        Ok(ids)
     }
 
     /// Carries out intents a crashed gmail-listener left running whose mail is no longer
@@ -475,35 +362,6 @@ impl Poller {
             return;
         }
         self.effectors.adopt(KINDS, 64).await;
-    }
-
-    /// The first two failures are retried at the next poll; after that the wait doubles from
-    /// the poll interval, up to an hour, so a long outage does not burn `max_attempts` in
-    /// minutes.
-    fn mail_backoff(&self, attempts: u32) -> Duration {
-        if attempts <= 2 {
-            return Duration::ZERO;
-        }
-        let factor = 2u32.saturating_pow((attempts - 3).min(20));
-        self.config
-            .gmail
-            .poll_interval
-            .saturating_mul(factor)
-            .min(Duration::from_secs(3600))
-    }
-
-    async fn count_failure(&self, id: &str, error: &str, keys: &[IntentKey]) {
-        let attempts = match self.journal.mail_attempts(id).await {
-            Ok(a) => a.map_or(0, |a| a.attempts) + 1,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot count the mail's failure");
-                return;
-            }
-        };
-        let wait = i64::try_from(self.mail_backoff(attempts).as_millis()).unwrap_or(i64::MAX);
-        if let Err(e) = self.journal.mail_failed(id, error, wait, keys).await {
-            tracing::error!(error = %e, "cannot count the mail's failure");
-        }
     }
 }
 
@@ -552,7 +410,7 @@ pub async fn build(
     use std::io::IsTerminal;
 
     use crate::credentials;
-    use crate::gmail::Authorize;
+    use crate::intake::gmail::Authorize;
 
     let netrc = credentials::netrc_path(config.gerrit.netrc.as_deref())?;
     let gerrit_creds = credentials::for_url(&config.gerrit.url, &netrc)?;
@@ -572,7 +430,7 @@ pub async fn build(
                 "Gmail is not authorised yet (no {}).",
                 config.gmail.token_cache.display()
             );
-            crate::gmail::authorize_now(&config.gmail, Authorize::Paste { port: 8085 })
+            crate::intake::gmail::authorize_now(&config.gmail, Authorize::Paste { port: 8085 })
                 .await
                 .context("Gmail authorisation failed")?;
         } else {

@@ -18,13 +18,12 @@ use axum::response::Response;
 use serde_json::json;
 
 use crate::console;
+use crate::intake::mail::Notification;
 use crate::intake::webhooks::{self, Event};
 use crate::intake::{Assessed, Intake};
 use crate::journal::{IntentKind, NewEvent};
 use crate::key::IntentKey;
-use crate::mail::Notification;
 use tracing::Instrument;
-
 
 use super::{ApiError, AppState, body_bytes, reply};
 

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use bionicbb::effects;
+use bionicbb::journal::Owner;
 use standins::{Fault, Service};
 
 use crate::harness::{Env, MailSpec, change_id_for};
@@ -102,6 +104,43 @@ async fn handled_mail_is_moved_in_one_batch() {
             env.expect_set_aside(&m.id);
         }
     }
+}
+
+/// The mail-move effector is one: a move a stopped process left (it crashed after moving the
+/// mail, before recording that) is carried out alone by the same `batchModify`, a batch of one.
+#[tokio::test]
+async fn a_move_a_stopped_process_left_is_a_batch_of_one() {
+    let env = Env::new().await;
+    env.world.gmail_label("gerrit");
+    // The mail is no longer under the watch label: only the orphaned intent brings it back.
+    let id = env
+        .world
+        .gmail_deliver(b"From: someone@example.com\r\n\r\nx\r\n", &["INBOX"]);
+    let journal = env.journal();
+    journal
+        .record(vec![effects::plan_move(&id, None, "mail")], Vec::new())
+        .await
+        .expect("record");
+    // Its owner is gone: a lease of zero has run out by the next poll.
+    let gone = Owner {
+        id: "elsewhere/1/1/0".into(),
+        lease: Duration::ZERO,
+    };
+    journal
+        .claim_keys(vec![effects::move_key(&id)], &gone)
+        .await
+        .expect("claim");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let before = env.world.gmail_requests().len();
+    env.poll_once().await;
+    let calls = gmail_calls(&env)[before..].to_vec();
+    let moves: Vec<&String> = calls
+        .iter()
+        .filter(|c| c.contains("trash") || c.contains("modify") || c.contains("batchModify"))
+        .collect();
+    assert_eq!(moves, ["POST messages/batchModify"], "{calls:#?}");
+    env.expect_trashed(&id);
+    env.finish();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,9 @@
-//! The mailbox: Gmail API v1 through google-gmail1, authorised with yup-oauth2.
+//! The mailbox: Gmail API v1 through google-gmail1, authorised with yup-oauth2 (`auth`); the
+//! incremental sync calls (`sync`) and the history cursor that decides what a poll reads
+//! ([`cursor`]).
 //!
-//! Traps this module exists to contain (see shared/research/gmail-api.md):
+//! Traps this module exists to contain (the API:
+//! <https://developers.google.com/gmail/api/reference/rest>):
 //! - every call passes the `gmail.modify` scope, because each google-gmail1 method has its own
 //!   default scope and yup-oauth2 matches stored tokens by literal scope strings — a call
 //!   without it would start a new authorisation;
@@ -10,21 +13,24 @@
 //! - nothing times out or retries by default: each call is wrapped in a timeout, and 429/5xx
 //!   answers are retried with jittered exponential backoff.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::path::Path;
-use std::pin::Pin;
 use std::time::Duration;
 
-use google_gmail1::api::{Label, ModifyMessageRequest, Scope};
+use google_gmail1::api::{Label, Scope};
 use google_gmail1::{Gmail as Hub, hyper_rustls, hyper_util};
 use thiserror::Error;
-use yup_oauth2::authenticator_delegate::InstalledFlowDelegate;
 
 use crate::config::GmailConfig;
 use crate::metrics::{Service, Timings};
 
+mod auth;
+pub mod cursor;
 mod sync;
 
+use auth::NOT_AUTHORISED;
+pub use auth::{Authorize, authorize_now, code_from_pasted};
+pub use cursor::{Cursor, CursorError};
 pub use sync::{Added, BATCH_LIMIT};
 
 type Connector = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
@@ -69,103 +75,6 @@ impl GmailError {
     }
 }
 
-/// How to obtain a token when none is stored (or the stored one cannot be refreshed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Authorize {
-    /// Never prompt: the daemon's mode.
-    Never,
-    /// Print the consent URL and read the redirected `http://localhost:PORT/?code=…` URL (or the
-    /// bare code) from standard input. Works on a headless server without a tunnel.
-    Paste { port: u16 },
-    /// Print the consent URL and wait for the browser's redirect on `127.0.0.1:PORT` (for a
-    /// workstation, or a server reached with `ssh -L PORT:localhost:PORT`).
-    Loopback { port: u16 },
-}
-
-const NOT_AUTHORISED: &str = "Gmail access is not authorised, or the stored token could not be \
-    refreshed. If this repeats, run `gmail-listener --config <file> --authorize` once in a \
-    terminal (README: \"Authorise Gmail\"); a transient refresh failure heals on the next poll";
-
-/// The daemon's delegate: refuses every interactive prompt.
-struct NoPrompt;
-
-impl InstalledFlowDelegate for NoPrompt {
-    fn present_user_url<'a>(
-        &'a self,
-        _url: &'a str,
-        _need_code: bool,
-    ) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'a>> {
-        Box::pin(async { Err(NOT_AUTHORISED.to_string()) })
-    }
-}
-
-/// The `--authorize` delegate: prints instructions, reads the redirected URL or code.
-struct PasteCode {
-    redirect: String,
-}
-
-impl InstalledFlowDelegate for PasteCode {
-    fn redirect_uri(&self) -> Option<&str> {
-        Some(&self.redirect)
-    }
-
-    fn present_user_url<'a>(
-        &'a self,
-        url: &'a str,
-        need_code: bool,
-    ) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'a>> {
-        Box::pin(async move {
-            use tokio::io::AsyncBufReadExt;
-            println!(
-                "Open this URL in a browser signed in to the bot's Google account:\n\n  {url}\n"
-            );
-            if !need_code {
-                println!(
-                    "Waiting for the browser to come back to {} ...",
-                    self.redirect
-                );
-                return Ok(String::new());
-            }
-            println!(
-                "After you allow access, the browser goes to {}/?code=… and shows an error page \
-                 (nothing listens there; that is expected).\nCopy that whole URL from the address \
-                 bar and paste it here, then press Enter:",
-                self.redirect
-            );
-            let mut line = String::new();
-            tokio::io::BufReader::new(tokio::io::stdin())
-                .read_line(&mut line)
-                .await
-                .map_err(|e| format!("cannot read the code from standard input: {e}"))?;
-            code_from_pasted(&line).ok_or_else(|| "no authorisation code was pasted".to_string())
-        })
-    }
-}
-
-/// Accepts the redirected URL (`http://localhost:8085/?code=4/0A…&scope=…`) or the bare code.
-pub fn code_from_pasted(input: &str) -> Option<String> {
-    let input = input.trim();
-    if input.is_empty() {
-        return None;
-    }
-    if input.contains("code=") {
-        let query = input.split_once('?').map_or(input, |(_, q)| q);
-        return query
-            .split('&')
-            .find_map(|kv| kv.strip_prefix("code="))
-            .map(|c| {
-                percent_encoding::percent_decode_str(c)
-                    .decode_utf8_lossy()
-                    .into_owned()
-            })
-            .filter(|c| !c.is_empty());
-    }
-    if input.contains("://") || input.contains('?') || input.contains(char::is_whitespace) {
-        return None;
-    }
-    Some(input.to_string())
-}
-
 /// A Gmail mailbox with the bot's authorisation.
 pub struct Gmail {
     hub: Hub<Connector>,
@@ -174,6 +83,9 @@ pub struct Gmail {
     tries: u32,
     /// Request durations, for `/metrics`.
     timings: Timings,
+    /// Label ids by name (ASCII lower case: label names are matched without case), so that a poll
+    /// and a mail move do not list the labels each time. The one cache of them in the process.
+    labels: tokio::sync::Mutex<HashMap<String, String>>,
 }
 
 fn connector() -> Connector {
@@ -201,9 +113,9 @@ impl Gmail {
     /// Reads the client secret, loads (or, per `authorize`, obtains) the token and builds the
     /// API client. Does not contact Gmail.
     pub async fn connect(config: &GmailConfig, authorize: Authorize) -> Result<Gmail, GmailError> {
-        make_private(&config.token_cache);
-        let secret = read_secret(&config.client_secret).await?;
-        let auth = build_authenticator(secret, &config.token_cache, authorize).await?;
+        auth::make_private(&config.token_cache);
+        let secret = auth::read_secret(&config.client_secret).await?;
+        let auth = auth::build_authenticator(secret, &config.token_cache, authorize).await?;
         let client =
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
                 .build(connector());
@@ -215,6 +127,7 @@ impl Gmail {
             backoff_base: Duration::from_secs(1),
             tries: 4,
             timings: Timings::default(),
+            labels: tokio::sync::Mutex::default(),
         })
     }
 
@@ -251,7 +164,29 @@ impl Gmail {
         }
     }
 
-    /// The id of the user label `name`, creating it when `create` and it is missing.
+    /// The id of label `name` (created when `create` and it is missing), looked up once and
+    /// then taken from the cache; `None` when it does not exist.
+    pub async fn label(&self, name: &str, create: bool) -> Result<Option<String>, GmailError> {
+        let key = name.to_ascii_lowercase();
+        let mut cache = self.labels.lock().await;
+        if let Some(id) = cache.get(&key) {
+            return Ok(Some(id.clone()));
+        }
+        let id = self.label_id(name, create).await?;
+        if let Some(id) = &id {
+            cache.insert(key, id.clone());
+        }
+        Ok(id)
+    }
+
+    /// Forgets the cached label ids, so that the next [`Gmail::label`] asks Gmail again: a
+    /// full listing does this, so a label deleted and made again is found.
+    pub async fn forget_labels(&self) {
+        self.labels.lock().await.clear();
+    }
+
+    /// The id of the user label `name`, creating it when `create` and it is missing (always
+    /// asked, never cached: `--check` must see the mailbox as it is now).
     pub async fn label_id(&self, name: &str, create: bool) -> Result<Option<String>, GmailError> {
         let (_, list) = self
             .retrying("labels.list", || {
@@ -345,105 +280,6 @@ impl Gmail {
         msg.raw
             .ok_or_else(|| GmailError::Decode(format!("message {id} has no raw content")))
     }
-
-    /// Moves a handled message to the trash.
-    pub async fn trash(&self, id: &str) -> Result<(), GmailError> {
-        self.retrying("messages.trash", || {
-            self.hub
-                .users()
-                .messages_trash("me", id)
-                .add_scope(Scope::Modify)
-                .doit()
-        })
-        .await
-        .map(|_| ())
-    }
-
-    /// Replaces label `remove` by `add` on a message (setting a mail aside).
-    pub async fn relabel(&self, id: &str, remove: &str, add: &str) -> Result<(), GmailError> {
-        let req = ModifyMessageRequest {
-            add_label_ids: Some(vec![add.to_string()]),
-            remove_label_ids: Some(vec![remove.to_string()]),
-        };
-        self.retrying("messages.modify", || {
-            self.hub
-                .users()
-                .messages_modify(req.clone(), "me", id)
-                .add_scope(Scope::Modify)
-                .doit()
-        })
-        .await
-        .map(|_| ())
-    }
-}
-
-/// yup-oauth2 creates the token cache 0600, but a file copied or made by hand may be readable
-/// by others: it holds a refresh token, so it is tightened (SPEC §11 files).
-fn make_private(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(meta) = std::fs::metadata(path)
-        && meta.permissions().mode() & 0o077 != 0
-        && let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-    {
-        tracing::warn!(path = %path.display(), error = %e, "cannot make the token cache private");
-    }
-}
-
-async fn read_secret(path: &Path) -> Result<yup_oauth2::ApplicationSecret, GmailError> {
-    yup_oauth2::read_application_secret(path)
-        .await
-        .map_err(|e| {
-            GmailError::Setup(format!(
-                "cannot read the OAuth client secret {}: {e} (download the \"Desktop app\" OAuth \
-             client JSON from the Google Cloud console; README: \"Gmail OAuth client\")",
-                path.display()
-            ))
-        })
-}
-
-async fn build_authenticator(
-    secret: yup_oauth2::ApplicationSecret,
-    token_cache: &Path,
-    authorize: Authorize,
-) -> Result<yup_oauth2::authenticator::DefaultAuthenticator, GmailError> {
-    use yup_oauth2::{InstalledFlowAuthenticator, InstalledFlowReturnMethod as Method};
-    let (method, delegate): (Method, Box<dyn InstalledFlowDelegate>) = match authorize {
-        Authorize::Never => (Method::Interactive, Box::new(NoPrompt)),
-        Authorize::Paste { port } => (
-            Method::Interactive,
-            Box::new(PasteCode {
-                redirect: format!("http://localhost:{port}"),
-            }),
-        ),
-        Authorize::Loopback { port } => (
-            Method::HTTPPortRedirect(port),
-            Box::new(PasteCode {
-                redirect: format!("http://localhost:{port}"),
-            }),
-        ),
-    };
-    InstalledFlowAuthenticator::builder(secret, method)
-        .flow_delegate(delegate)
-        .force_account_selection(authorize != Authorize::Never)
-        .persist_tokens_to_disk(token_cache)
-        .build()
-        .await
-        .map_err(|e| {
-            GmailError::Setup(format!(
-                "cannot use the token cache {}: {e}",
-                token_cache.display()
-            ))
-        })
-}
-
-/// Obtains a token for the `gmail.modify` scope now (prompting per `authorize`) and stores it.
-pub async fn authorize_now(config: &GmailConfig, authorize: Authorize) -> Result<(), GmailError> {
-    let secret = read_secret(&config.client_secret).await?;
-    let auth = build_authenticator(secret, &config.token_cache, authorize).await?;
-    auth.token(&[Scope::Modify.as_ref()])
-        .await
-        .map(|_| ())
-        .map_err(|e| GmailError::Auth(e.to_string()))
 }
 
 fn map_error(e: google_gmail1::Error) -> GmailError {
@@ -483,20 +319,6 @@ fn map_error(e: google_gmail1::Error) -> GmailError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pasted_redirect_urls_and_bare_codes_give_the_code() {
-        assert_eq!(
-            code_from_pasted("http://localhost:8085/?code=4%2F0Aabc&scope=https://x\n").as_deref(),
-            Some("4/0Aabc")
-        );
-        assert_eq!(code_from_pasted("  4/0Aabc \n").as_deref(), Some("4/0Aabc"));
-        assert_eq!(code_from_pasted("\n"), None);
-        assert_eq!(
-            code_from_pasted("http://localhost:8085/?error=access_denied"),
-            None
-        );
-    }
 
     #[test]
     fn rate_limits_and_server_errors_are_transient() {

@@ -14,8 +14,8 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::intake::mail::{MessageType, Notification, review_of_change_message};
 use crate::key::HintKey;
-use crate::mail::{MessageType, Notification, review_of_change_message};
 use crate::types::{PatchSet, Project};
 
 /// The largest event accepted: a commit message and its metadata, with room to spare.
@@ -101,64 +101,23 @@ pub fn parse(body: &[u8]) -> Result<Event, EventError> {
         "comment-added" => MessageType::Comment,
         _ => return Ok(Event::Ignored(sanitize_kind(&kind))),
     };
-    let missing = |field| EventError::Missing {
-        kind: kind.clone(),
-        field,
-    };
-    let invalid = |field, why: &str| EventError::Invalid {
-        kind: kind.clone(),
-        field,
-        why: why.to_string(),
-    };
-    let change = raw.change.as_ref().ok_or_else(|| missing("change"))?;
-    let project = change
-        .project
-        .clone()
-        .ok_or_else(|| missing("change.project"))?;
-    if project.is_empty() || project.len() > 255 || project.chars().any(char::is_control) {
-        return Err(invalid("change.project", "not a project name"));
-    }
-    if let Some(top) = &raw.project {
-        let name = top
-            .as_str()
-            .or_else(|| top.get("name").and_then(Value::as_str));
-        if name != Some(project.as_str()) {
-            return Err(invalid("project", "it does not name the change's project"));
-        }
-    }
-    let change_id = change.id.clone().ok_or_else(|| missing("change.id"))?;
-    if !is_change_id(&change_id) {
-        return Err(invalid(
-            "change.id",
-            "not a Change-Id (I and 40 hex digits)",
-        ));
-    }
-    if let Some(key) = &raw.change_key {
-        let id = key
-            .get("key")
-            .or_else(|| key.get("id"))
-            .and_then(Value::as_str);
-        if id != Some(change_id.as_str()) {
-            return Err(invalid(
-                "changeKey",
-                "it does not name the change's Change-Id",
-            ));
-        }
-    }
+    let kind = Kind(&kind);
+    let change = raw.change.as_ref().ok_or_else(|| kind.missing("change"))?;
+    let (project, change_id) = identify(&raw, change, kind)?;
     let number = change
         .number
         .as_ref()
-        .ok_or_else(|| missing("change.number"))
-        .and_then(|v| positive(v).ok_or_else(|| invalid("change.number", "not a number")))?;
+        .ok_or_else(|| kind.missing("change.number"))
+        .and_then(|v| positive(v).ok_or_else(|| kind.invalid("change.number", "not a number")))?;
     let patch_set = raw
         .patch_set
         .as_ref()
         .and_then(|p| p.number.as_ref())
-        .ok_or_else(|| missing("patchSet.number"))
-        .and_then(|v| positive(v).ok_or_else(|| invalid("patchSet.number", "not a number")))?;
+        .ok_or_else(|| kind.missing("patchSet.number"))
+        .and_then(|v| positive(v).ok_or_else(|| kind.invalid("patchSet.number", "not a number")))?;
     let patch_set = u32::try_from(patch_set)
         .map(PatchSet)
-        .map_err(|_| invalid("patchSet.number", "too large"))?;
+        .map_err(|_| kind.invalid("patchSet.number", "too large"))?;
     let branch = change
         .branch
         .clone()
@@ -168,29 +127,97 @@ pub fn parse(body: &[u8]) -> Result<Event, EventError> {
     n.branch = branch;
     n.subject = change.subject.clone().unwrap_or_default();
     if n.message_type == MessageType::Comment {
-        let comment = raw.comment.as_deref().ok_or_else(|| missing("comment"))?;
-        let author = raw
-            .author
-            .as_ref()
-            .and_then(|a| a.name.clone())
-            .ok_or_else(|| missing("author.name"))?;
-        let created = raw
-            .created_on
-            .as_ref()
-            .ok_or_else(|| missing("eventCreatedOn"))
-            .and_then(|v| {
-                positive(v)
-                    .and_then(|s| i64::try_from(s).ok())
-                    .and_then(|s| s.checked_mul(1000))
-                    .ok_or_else(|| invalid("eventCreatedOn", "not a time in seconds"))
-            })?;
-        let mut review = review_of_change_message(comment, Some(author));
-        // The comment is on the event's patch set whatever its first line says.
-        review.patch_set = Some(review.patch_set.unwrap_or(patch_set));
-        n.comment_date = Some(created);
-        n.review = Some(review);
+        add_comment(&mut n, &raw, kind, patch_set)?;
     }
     Ok(Event::Hint(Box::new(n)))
+}
+
+/// The type of the event being read, for its errors.
+#[derive(Clone, Copy)]
+struct Kind<'a>(&'a str);
+
+impl Kind<'_> {
+    fn missing(self, field: &'static str) -> EventError {
+        EventError::Missing {
+            kind: self.0.to_string(),
+            field,
+        }
+    }
+
+    fn invalid(self, field: &'static str, why: &str) -> EventError {
+        EventError::Invalid {
+            kind: self.0.to_string(),
+            field,
+            why: why.to_string(),
+        }
+    }
+}
+
+/// The change's project and Change-Id, checked against the top-level fields that repeat them.
+fn identify(raw: &Raw, change: &RawChange, kind: Kind<'_>) -> Result<(String, String), EventError> {
+    let project = change
+        .project
+        .clone()
+        .ok_or_else(|| kind.missing("change.project"))?;
+    if project.is_empty() || project.len() > 255 || project.chars().any(char::is_control) {
+        return Err(kind.invalid("change.project", "not a project name"));
+    }
+    if let Some(top) = &raw.project {
+        let name = top
+            .as_str()
+            .or_else(|| top.get("name").and_then(Value::as_str));
+        if name != Some(project.as_str()) {
+            return Err(kind.invalid("project", "it does not name the change's project"));
+        }
+    }
+    let change_id = change.id.clone().ok_or_else(|| kind.missing("change.id"))?;
+    if !is_change_id(&change_id) {
+        return Err(kind.invalid("change.id", "not a Change-Id (I and 40 hex digits)"));
+    }
+    if let Some(key) = &raw.change_key {
+        let id = key
+            .get("key")
+            .or_else(|| key.get("id"))
+            .and_then(Value::as_str);
+        if id != Some(change_id.as_str()) {
+            return Err(kind.invalid("changeKey", "it does not name the change's Change-Id"));
+        }
+    }
+    Ok((project, change_id))
+}
+
+/// A `comment-added` event's comment, author and time, as the review the hint carries.
+fn add_comment(
+    n: &mut Notification,
+    raw: &Raw,
+    kind: Kind<'_>,
+    patch_set: PatchSet,
+) -> Result<(), EventError> {
+    let comment = raw
+        .comment
+        .as_deref()
+        .ok_or_else(|| kind.missing("comment"))?;
+    let author = raw
+        .author
+        .as_ref()
+        .and_then(|a| a.name.clone())
+        .ok_or_else(|| kind.missing("author.name"))?;
+    let created = raw
+        .created_on
+        .as_ref()
+        .ok_or_else(|| kind.missing("eventCreatedOn"))
+        .and_then(|v| {
+            positive(v)
+                .and_then(|s| i64::try_from(s).ok())
+                .and_then(|s| s.checked_mul(1000))
+                .ok_or_else(|| kind.invalid("eventCreatedOn", "not a time in seconds"))
+        })?;
+    let mut review = review_of_change_message(comment, Some(author));
+    // The comment is on the event's patch set whatever its first line says.
+    review.patch_set = Some(review.patch_set.unwrap_or(patch_set));
+    n.comment_date = Some(created);
+    n.review = Some(review);
+    Ok(())
 }
 
 /// What keys the effects of an event that is not a comment Gerrit recorded.

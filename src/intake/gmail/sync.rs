@@ -2,10 +2,11 @@
 //! added to the watch label since (`users.history.list`, 2 quota units: one request per idle
 //! poll), and moving many mails in one call (`users.messages.batchModify`, ≤ 1,000 ids).
 //!
-//! See research/gmail-api.md: a `historyId` is valid for at least a week, sometimes only hours;
-//! an expired one answers 404, and then the caller must list the label in full.
+//! Gmail documents (<https://developers.google.com/gmail/api/guides/sync>) that a `historyId`
+//! is valid for at least a week, sometimes only hours; an expired one answers 404, and then the
+//! caller must list the label in full.
 
-use google_gmail1::api::{BatchModifyMessagesRequest, Scope};
+use google_gmail1::api::{BatchModifyMessagesRequest, History, Scope};
 
 use super::{Gmail, GmailError};
 
@@ -76,33 +77,7 @@ impl Gmail {
                 Err(GmailError::Api { code: 404, .. }) => return Ok(None),
                 Err(e) => return Err(e),
             };
-            for record in resp.history.unwrap_or_default() {
-                let new = record
-                    .messages_added
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|a| a.message)
-                    .chain(
-                        record
-                            .labels_added
-                            .unwrap_or_default()
-                            .into_iter()
-                            .filter(|a| {
-                                a.label_ids
-                                    .as_ref()
-                                    .is_some_and(|l| l.iter().any(|l| l == label_id))
-                            })
-                            .filter_map(|a| a.message),
-                    );
-                for m in new {
-                    // A message added and labelled in one record shows twice.
-                    if let Some(id) = m.id
-                        && !added.ids.contains(&id)
-                    {
-                        added.ids.push(id);
-                    }
-                }
-            }
+            take_added(resp.history.unwrap_or_default(), label_id, &mut added.ids);
             if let Some(h) = resp.history_id {
                 added.history_id = added.history_id.max(h);
             }
@@ -139,5 +114,37 @@ impl Gmail {
             .await?;
         }
         Ok(())
+    }
+}
+
+/// Appends the messages that `records` added to `label_id` (new mail, or the label put on
+/// later) to `ids`, each once.
+fn take_added(records: Vec<History>, label_id: &str, ids: &mut Vec<String>) {
+    for record in records {
+        let new = record
+            .messages_added
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|a| a.message)
+            .chain(
+                record
+                    .labels_added
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|a| {
+                        a.label_ids
+                            .as_ref()
+                            .is_some_and(|l| l.iter().any(|l| l == label_id))
+                    })
+                    .filter_map(|a| a.message),
+            );
+        for m in new {
+            // A message added and labelled in one record shows twice.
+            if let Some(id) = m.id
+                && !ids.contains(&id)
+            {
+                ids.push(id);
+            }
+        }
     }
 }

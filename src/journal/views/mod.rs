@@ -329,5 +329,4 @@ impl Journal {
 }
 
 #[cfg(test)]
-#[path = "views_tests.rs"]
 mod tests;
