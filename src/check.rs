@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::config::{Config, ConfigError};
 use crate::credentials::{self, Credentials, Secret};
 use crate::gerrit::{Gerrit, GerritError};
-use crate::intake::gmail::{Authorize, Gmail};
+use crate::gmail::{Authorize, Gmail};
 use crate::jenkins::{Jenkins, JenkinsError};
 use crate::journal;
 

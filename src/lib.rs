@@ -2,7 +2,7 @@
 //!
 //! Two processes share this library and one state database:
 //! - `gmail-listener` ([`poller`], the loop) reads Gerrit notification mails: the hints come in
-//!   through [`intake`] (the Gmail client and its history cursor in `intake::gmail`, MIME
+//!   through [`intake`] (the Gmail client and its history cursor in `gmail`, MIME
 //!   parsing in `intake::mail`, reading and filing mail in `intake::mailbox`, Gerrit webhook
 //!   events and the reconcile pass beside them). Intake asks Gerrit for the facts
 //!   ([`gerrit`]), parses commands ([`command`]) and decides with the pure [`policy`]: Jenkins
@@ -30,6 +30,7 @@ pub mod console;
 pub mod credentials;
 pub mod effects;
 pub mod gerrit;
+pub mod gmail;
 pub mod intake;
 pub mod intent;
 pub mod jenkins;

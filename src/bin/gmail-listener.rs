@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use bionicbb::check::{self, Binary};
 use bionicbb::cli::{self, ConfigArg};
-use bionicbb::intake::gmail::Authorize;
+use bionicbb::gmail::Authorize;
 use clap::Parser;
 
 /// Polls a Gmail label for Gerrit notification mails, triggers Jenkins presubmit builds and runs
@@ -64,7 +64,7 @@ fn main() -> ExitCode {
                 Some(port) => Authorize::Loopback { port },
                 None => Authorize::Paste { port: 8085 },
             };
-            bionicbb::intake::gmail::authorize_now(&config.gmail, how)
+            bionicbb::gmail::authorize_now(&config.gmail, how)
                 .await
                 .context("Gmail authorisation failed")?;
             println!(

@@ -7,7 +7,7 @@
 use crate::key::IntentKey;
 use std::collections::BTreeMap;
 
-use crate::intake::gmail::{Gmail, GmailError};
+use crate::gmail::{Gmail, GmailError};
 use crate::journal::{Claim, Finish, JournalError, Planned};
 
 use super::outcome::{Attempt, no_client};

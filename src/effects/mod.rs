@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use crate::console;
 use crate::gerrit::Gerrit;
-use crate::intake::gmail::Gmail;
+use crate::gmail::Gmail;
 use crate::jenkins::Jenkins;
 use crate::journal::{Claim, Finish, Intent, Journal, JournalError, Owner};
 use crate::key::IntentKey;

@@ -1,7 +1,7 @@
 //! The mailbox's mails: read one, parse it, hand it to [`Intake`] (Gerrit's facts, the policy,
 //! the intents) and say where it goes; then file a window's handled mails together, and count
 //! the failures of those left (SPEC §12 poison mail). Which mails a poll reads is the
-//! [`Cursor`](super::gmail::Cursor)'s business; the loop around all this is the poller's.
+//! [`Cursor`](super::cursor::Cursor)'s business; the loop around all this is the poller's.
 //!
 //! A mail ends in one of three places: the trash (handled, or stale), set aside under
 //! `set_aside_label` (the bot will not act on it, or it failed `[gmail] max_attempts` times),
@@ -19,9 +19,9 @@ use crate::effects::{self, Destination, Moved};
 use crate::journal::{NewEvent, now_ms};
 use crate::key::{HintKey, IntentKey};
 
-use super::gmail::Gmail;
 use super::mail::{self, Notification};
 use super::{Assessed, Carried, Done, Intake};
+use crate::gmail::Gmail;
 
 /// Reading, handling and filing mail: the Gmail client and the intake that turns a mail into
 /// intents (with the configuration, journal and effectors it holds).

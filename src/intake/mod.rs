@@ -6,7 +6,7 @@
 //! does nothing Gerrit does not confirm.
 
 pub mod callbacks;
-pub mod gmail;
+pub mod cursor;
 pub mod mail;
 pub mod mailbox;
 pub mod reconcile;

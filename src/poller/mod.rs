@@ -1,5 +1,5 @@
 //! gmail-listener's loop: each poll asks the history cursor which mails to read
-//! ([`crate::intake::gmail::Cursor`]), hands them to the mailbox in windows
+//! ([`crate::intake::cursor::Cursor`]), hands them to the mailbox in windows
 //! ([`crate::intake::mailbox`]: read, decide, record the effects as intents, carry them out,
 //! file the mail), and runs the reconcile pass when it is due.
 //!
@@ -20,7 +20,8 @@ use crate::console::{self, Kind};
 use crate::credentials::Secret;
 use crate::effects::{self, Backoff, BuildListener, Effectors};
 use crate::gerrit::Gerrit;
-use crate::intake::gmail::{Cursor, CursorError, Gmail, GmailError};
+use crate::gmail::{Gmail, GmailError};
+use crate::intake::cursor::{Cursor, CursorError};
 use crate::intake::mailbox::{Fetched, Handled, Mailbox, by_change};
 use crate::intake::reconcile::{ReconcileError, Reconciled};
 use crate::intake::{Done, Intake};
@@ -410,7 +411,7 @@ pub async fn build(
     use std::io::IsTerminal;
 
     use crate::credentials;
-    use crate::intake::gmail::Authorize;
+    use crate::gmail::Authorize;
 
     let netrc = credentials::netrc_path(config.gerrit.netrc.as_deref())?;
     let gerrit_creds = credentials::for_url(&config.gerrit.url, &netrc)?;
@@ -430,7 +431,7 @@ pub async fn build(
                 "Gmail is not authorised yet (no {}).",
                 config.gmail.token_cache.display()
             );
-            crate::intake::gmail::authorize_now(&config.gmail, Authorize::Paste { port: 8085 })
+            crate::gmail::authorize_now(&config.gmail, Authorize::Paste { port: 8085 })
                 .await
                 .context("Gmail authorisation failed")?;
         } else {

@@ -25,12 +25,10 @@ use crate::config::GmailConfig;
 use crate::metrics::{Service, Timings};
 
 mod auth;
-pub mod cursor;
 mod sync;
 
 use auth::NOT_AUTHORISED;
 pub use auth::{Authorize, authorize_now, code_from_pasted};
-pub use cursor::{Cursor, CursorError};
 pub use sync::{Added, BATCH_LIMIT};
 
 type Connector = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;

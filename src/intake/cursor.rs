@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::{Gmail, GmailError};
+use crate::gmail::{Gmail, GmailError};
 
 /// Why the mailbox could not be read this time.
 #[derive(Debug, thiserror::Error)]
