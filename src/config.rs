@@ -679,6 +679,175 @@ mod tests {
         }
     }
 
+    /// Every check of `validate`, one broken value at a time, with its whole message: the
+    /// operator reads these, so they are pinned word for word.
+    #[test]
+    fn every_validation_error_names_the_key_and_says_why() {
+        type Break = fn(&mut Config);
+        let cases: [(Break, &str); 37] = [
+            (
+                |c| c.gerrit.url = "ftp://g".into(),
+                "gerrit.url: `ftp://g` is not an http(s) URL (scheme `ftp`)",
+            ),
+            (
+                |c| c.jenkins.url = "jenkins".into(),
+                "jenkins.url: `jenkins` is not a URL: relative URL without a base",
+            ),
+            (
+                |c| c.gmail.api_url = "file:///x/".into(),
+                "gmail.api_url: `file:///x/` is not an http(s) URL (scheme `file`)",
+            ),
+            (
+                |c| c.build_listener.url = "http://".into(),
+                "build_listener.url: `http://` is not a URL: empty host",
+            ),
+            (
+                |c| c.status.webhook_url = Some("x:y".into()),
+                "status.webhook_url: `x:y` is not an http(s) URL (scheme `x`)",
+            ),
+            (
+                |c| c.gmail.api_url = "https://g/v1".into(),
+                "gmail.api_url: must end with `/`",
+            ),
+            (
+                |c| c.gmail.label = " ".into(),
+                "gmail.label: must not be empty",
+            ),
+            (
+                |c| c.gmail.set_aside_label = String::new(),
+                "gmail.set_aside_label: must not be empty",
+            ),
+            (
+                |c| c.presubmit.default_job = String::new(),
+                "presubmit.default_job: must not be empty",
+            ),
+            (
+                |c| c.presubmit.clean_job = "\t".into(),
+                "presubmit.clean_job: must not be empty",
+            ),
+            (
+                |c| c.gerrit.bot_account = String::new(),
+                "gerrit.bot_account: must not be empty",
+            ),
+            (
+                |c| c.gmail.set_aside_label = c.gmail.label.clone(),
+                "gmail.set_aside_label: must differ from gmail.label",
+            ),
+            (
+                |c| c.gmail.senders.clear(),
+                "gmail.senders: needs at least one non-empty pattern",
+            ),
+            (
+                |c| c.gmail.senders.push(" ".into()),
+                "gmail.senders: needs at least one non-empty pattern",
+            ),
+            (
+                |c| c.gmail.full_scan_interval = Duration::ZERO,
+                "gmail.full_scan_interval: must be greater than zero",
+            ),
+            (
+                |c| c.gmail.poll_interval = Duration::ZERO,
+                "gmail.poll_interval: must be greater than zero",
+            ),
+            (
+                |c| c.gmail.concurrency = 0,
+                "gmail.concurrency: must be between 1 and 256",
+            ),
+            (
+                |c| c.gmail.concurrency = 257,
+                "gmail.concurrency: must be between 1 and 256",
+            ),
+            (
+                |c| c.gmail.max_attempts = 0,
+                "gmail.max_attempts: must be at least 1",
+            ),
+            (
+                |c| c.gerrit.timeout = Duration::ZERO,
+                "gerrit.timeout: must be greater than zero",
+            ),
+            (
+                |c| c.jenkins.timeout = Duration::ZERO,
+                "jenkins.timeout: must be greater than zero",
+            ),
+            (
+                |c| c.gmail.timeout = Duration::ZERO,
+                "gmail.timeout: must be greater than zero",
+            ),
+            (
+                |c| c.build_listener.give_up_after = Duration::ZERO,
+                "build_listener.give_up_after: must be greater than zero",
+            ),
+            (
+                |c| c.state.retention = Duration::ZERO,
+                "state.retention: must be greater than zero",
+            ),
+            (
+                |c| c.build_listener.build_link = "{url".into(),
+                "build_listener.build_link: has an unclosed `{`",
+            ),
+            (
+                |c| c.build_listener.build_link = "{job}".into(),
+                "build_listener.build_link: unknown placeholder `{job}` (use {full_url} or {url})",
+            ),
+            (
+                |c| c.build_listener.max_body_bytes = 1023,
+                "build_listener.max_body_bytes: must be at least 1024",
+            ),
+            (
+                |c| c.presubmit.trusted_domains.clear(),
+                "presubmit.trusted_domains: is empty: no committer would ever be trusted",
+            ),
+            (
+                |c| c.presubmit.trusted_accounts.push("me@".into()),
+                "presubmit.trusted_accounts: `me@` is not an email address",
+            ),
+            (
+                |c| c.presubmit.max_commands_per_comment = 0,
+                "presubmit.max_commands_per_comment: must be at least 1",
+            ),
+            (
+                |c| c.build_listener.max_connections = 15,
+                "build_listener.max_connections: must be between 16 and 65536",
+            ),
+            (
+                |c| c.presubmit.trusted_domains.push("a@b.com".into()),
+                "presubmit.trusted_domains: `a@b.com` is not a domain (write `google.com`, not an address)",
+            ),
+            (
+                |c| _ = c.presubmit.targets.insert("Clean".into(), "x".into()),
+                "presubmit.targets.Clean: is a built-in command name",
+            ),
+            (
+                |c| _ = c.presubmit.targets.insert("a.b".into(), "x".into()),
+                "presubmit.targets.a.b: names may use letters, digits, `_` and `-` only",
+            ),
+            (
+                |c| _ = c.presubmit.targets.insert("arm".into(), " ".into()),
+                "presubmit.targets.arm: must not be empty",
+            ),
+            (
+                |c| c.presubmit.ignored_jobs.push("bionic-presubmit".into()),
+                "presubmit.ignored_jobs: `bionic-presubmit` is also a presubmit job: its callbacks would be ignored",
+            ),
+            (
+                |c| c.presubmit.non_voting_jobs.push("lint".into()),
+                "presubmit.non_voting_jobs: `lint` is not a job of [presubmit.projects] or default_job",
+            ),
+        ];
+        for (break_it, want) in cases {
+            let mut c = Config::parse(EXAMPLE, "t.toml").unwrap();
+            break_it(&mut c);
+            let e = c.validate("t.toml").unwrap_err();
+            assert_eq!(e.to_string(), format!("t.toml: {want}"));
+        }
+        let projects = "\"platform/bionic\" = \"bionic-presubmit\"";
+        let e = with(projects, "\"platform/bionic\" = []").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "test.toml: presubmit.projects.\"platform/bionic\": needs a job name, or a non-empty list of them"
+        );
+    }
+
     #[test]
     fn relative_paths_resolve_against_the_config_directory() {
         let dir = tempfile::tempdir().unwrap();
