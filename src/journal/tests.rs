@@ -281,7 +281,7 @@ async fn an_expired_lease_or_a_dead_owner_hands_the_intent_over_in_doubt() {
     ));
     // An owner on this host whose process is gone, with a lease far in the future.
     let dead = Owner {
-        id: intents::dead_owner_for_tests(),
+        id: claims::dead_owner_for_tests(),
         lease: Duration::from_secs(3600),
     };
     assert!(matches!(
