@@ -88,50 +88,97 @@ struct RawAccount {
 
 /// Reads one event body.
 pub fn parse(body: &[u8]) -> Result<Event, EventError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(EventError::Empty);
-    }
-    if body.len() > MAX_EVENT_BYTES {
-        return Err(EventError::TooLarge);
-    }
-    let raw: Raw = serde_json::from_slice(body).map_err(|e| EventError::NotJson(one_line(&e)))?;
+    let raw = read_json(body)?;
     let kind = raw.kind.clone().ok_or(EventError::NoType)?;
     let message_type = match kind.as_str() {
         "patchset-created" => MessageType::NewPatchSet,
         "comment-added" => MessageType::Comment,
         _ => return Ok(Event::Ignored(sanitize_kind(&kind))),
     };
-    let missing = |field| EventError::Missing {
-        kind: kind.clone(),
-        field,
-    };
-    let invalid = |field, why: &str| EventError::Invalid {
-        kind: kind.clone(),
-        field,
-        why: why.to_string(),
-    };
-    let change = raw.change.as_ref().ok_or_else(|| missing("change"))?;
+    let fault = Fault { kind };
+    let change = raw.change.as_ref().ok_or_else(|| fault.missing("change"))?;
+    let project = project(&raw, change, &fault)?;
+    let change_id = change_id(&raw, change, &fault)?;
+    let number = change
+        .number
+        .as_ref()
+        .ok_or_else(|| fault.missing("change.number"))
+        .and_then(|v| positive(v).ok_or_else(|| fault.invalid("change.number", "not a number")))?;
+    let patch_set = patch_set(&raw, &fault)?;
+    let mut n =
+        Notification::of_change(message_type, Project(project), number, change_id, patch_set);
+    n.branch = change
+        .branch
+        .clone()
+        .filter(|b| !b.is_empty() && !b.chars().any(char::is_control));
+    n.subject = change.subject.clone().unwrap_or_default();
+    if n.message_type == MessageType::Comment {
+        add_comment(&mut n, &raw, &fault)?;
+    }
+    Ok(Event::Hint(Box::new(n)))
+}
+
+/// The errors of one event, which name its type.
+struct Fault {
+    kind: String,
+}
+
+impl Fault {
+    fn missing(&self, field: &'static str) -> EventError {
+        EventError::Missing {
+            kind: self.kind.clone(),
+            field,
+        }
+    }
+
+    fn invalid(&self, field: &'static str, why: &str) -> EventError {
+        EventError::Invalid {
+            kind: self.kind.clone(),
+            field,
+            why: why.to_string(),
+        }
+    }
+}
+
+/// The body as JSON, if it is neither empty nor too large.
+fn read_json(body: &[u8]) -> Result<Raw, EventError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(EventError::Empty);
+    }
+    if body.len() > MAX_EVENT_BYTES {
+        return Err(EventError::TooLarge);
+    }
+    serde_json::from_slice(body).map_err(|e| EventError::NotJson(one_line(&e)))
+}
+
+/// The change's project, which the top-level `project` (either spelling) must agree with.
+fn project(raw: &Raw, change: &RawChange, fault: &Fault) -> Result<String, EventError> {
     let project = change
         .project
         .clone()
-        .ok_or_else(|| missing("change.project"))?;
+        .ok_or_else(|| fault.missing("change.project"))?;
     if project.is_empty() || project.len() > 255 || project.chars().any(char::is_control) {
-        return Err(invalid("change.project", "not a project name"));
+        return Err(fault.invalid("change.project", "not a project name"));
     }
     if let Some(top) = &raw.project {
         let name = top
             .as_str()
             .or_else(|| top.get("name").and_then(Value::as_str));
         if name != Some(project.as_str()) {
-            return Err(invalid("project", "it does not name the change's project"));
+            return Err(fault.invalid("project", "it does not name the change's project"));
         }
     }
-    let change_id = change.id.clone().ok_or_else(|| missing("change.id"))?;
+    Ok(project)
+}
+
+/// The change's Change-Id, which the top-level `changeKey` (either spelling) must agree with.
+fn change_id(raw: &Raw, change: &RawChange, fault: &Fault) -> Result<String, EventError> {
+    let change_id = change
+        .id
+        .clone()
+        .ok_or_else(|| fault.missing("change.id"))?;
     if !is_change_id(&change_id) {
-        return Err(invalid(
-            "change.id",
-            "not a Change-Id (I and 40 hex digits)",
-        ));
+        return Err(fault.invalid("change.id", "not a Change-Id (I and 40 hex digits)"));
     }
     if let Some(key) = &raw.change_key {
         let id = key
@@ -139,58 +186,53 @@ pub fn parse(body: &[u8]) -> Result<Event, EventError> {
             .or_else(|| key.get("id"))
             .and_then(Value::as_str);
         if id != Some(change_id.as_str()) {
-            return Err(invalid(
-                "changeKey",
-                "it does not name the change's Change-Id",
-            ));
+            return Err(fault.invalid("changeKey", "it does not name the change's Change-Id"));
         }
     }
-    let number = change
-        .number
-        .as_ref()
-        .ok_or_else(|| missing("change.number"))
-        .and_then(|v| positive(v).ok_or_else(|| invalid("change.number", "not a number")))?;
+    Ok(change_id)
+}
+
+fn patch_set(raw: &Raw, fault: &Fault) -> Result<PatchSet, EventError> {
     let patch_set = raw
         .patch_set
         .as_ref()
         .and_then(|p| p.number.as_ref())
-        .ok_or_else(|| missing("patchSet.number"))
-        .and_then(|v| positive(v).ok_or_else(|| invalid("patchSet.number", "not a number")))?;
-    let patch_set = u32::try_from(patch_set)
+        .ok_or_else(|| fault.missing("patchSet.number"))
+        .and_then(|v| {
+            positive(v).ok_or_else(|| fault.invalid("patchSet.number", "not a number"))
+        })?;
+    u32::try_from(patch_set)
         .map(PatchSet)
-        .map_err(|_| invalid("patchSet.number", "too large"))?;
-    let branch = change
-        .branch
-        .clone()
-        .filter(|b| !b.is_empty() && !b.chars().any(char::is_control));
-    let mut n =
-        Notification::of_change(message_type, Project(project), number, change_id, patch_set);
-    n.branch = branch;
-    n.subject = change.subject.clone().unwrap_or_default();
-    if n.message_type == MessageType::Comment {
-        let comment = raw.comment.as_deref().ok_or_else(|| missing("comment"))?;
-        let author = raw
-            .author
-            .as_ref()
-            .and_then(|a| a.name.clone())
-            .ok_or_else(|| missing("author.name"))?;
-        let created = raw
-            .created_on
-            .as_ref()
-            .ok_or_else(|| missing("eventCreatedOn"))
-            .and_then(|v| {
-                positive(v)
-                    .and_then(|s| i64::try_from(s).ok())
-                    .and_then(|s| s.checked_mul(1000))
-                    .ok_or_else(|| invalid("eventCreatedOn", "not a time in seconds"))
-            })?;
-        let mut review = review_of_change_message(comment, Some(author));
-        // The comment is on the event's patch set whatever its first line says.
-        review.patch_set = Some(review.patch_set.unwrap_or(patch_set));
-        n.comment_date = Some(created);
-        n.review = Some(review);
-    }
-    Ok(Event::Hint(Box::new(n)))
+        .map_err(|_| fault.invalid("patchSet.number", "too large"))
+}
+
+/// A `comment-added` event's comment, author and time, read like the mail of the same comment.
+fn add_comment(n: &mut Notification, raw: &Raw, fault: &Fault) -> Result<(), EventError> {
+    let comment = raw
+        .comment
+        .as_deref()
+        .ok_or_else(|| fault.missing("comment"))?;
+    let author = raw
+        .author
+        .as_ref()
+        .and_then(|a| a.name.clone())
+        .ok_or_else(|| fault.missing("author.name"))?;
+    let created = raw
+        .created_on
+        .as_ref()
+        .ok_or_else(|| fault.missing("eventCreatedOn"))
+        .and_then(|v| {
+            positive(v)
+                .and_then(|s| i64::try_from(s).ok())
+                .and_then(|s| s.checked_mul(1000))
+                .ok_or_else(|| fault.invalid("eventCreatedOn", "not a time in seconds"))
+        })?;
+    let mut review = review_of_change_message(comment, Some(author));
+    // The comment is on the event's patch set whatever its first line says.
+    review.patch_set = Some(review.patch_set.unwrap_or(n.patch_set));
+    n.comment_date = Some(created);
+    n.review = Some(review);
+    Ok(())
 }
 
 /// What keys the effects of an event that is not a comment Gerrit recorded.
