@@ -223,16 +223,6 @@ impl Journal {
         })
         .await
     }
-
-    /// Checks that the database can be written, without changing it (a rolled-back write).
-    pub fn check_writable(&self) -> Result<(), JournalError> {
-        let conn = connect(&self.inner.path)?;
-        conn.execute_batch(
-            "BEGIN IMMEDIATE; INSERT INTO cursors (name, value, updated) VALUES ('check', '', 0)
-             ON CONFLICT (name) DO NOTHING; ROLLBACK;",
-        )?;
-        Ok(())
-    }
 }
 
 /// Checks, without creating, migrating or changing anything, that the database at `path` can
