@@ -107,7 +107,7 @@ impl Listener {
             }
             assert!(
                 Instant::now() < deadline,
-                "outbox never settled: {items:#?}"
+                "intents never settled: {items:#?}"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
