@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, PresubmitConfig};
 use crate::credentials::{self, Credentials, Secret};
 use crate::gerrit::{Gerrit, GerritError};
 use crate::gmail::{Authorize, Gmail};
@@ -210,15 +210,8 @@ fn jenkins_fix(e: &JenkinsError, url: &str) -> String {
 async fn jenkins(config: &Config, creds: Option<Credentials>) -> Vec<Line> {
     let url = &config.jenkins.url;
     let p = &config.presubmit;
-    let mut jobs: Vec<&String> = std::iter::once(&p.default_job)
-        .chain(p.projects.values().flat_map(|js| js.as_slice()))
-        .collect();
-    jobs.sort();
-    jobs.dedup();
-    let mut wanted = vec!["REF", "CHANGE_ID", "PROJECT"];
-    if !p.targets.is_empty() {
-        wanted.push("LUNCH_TARGET");
-    }
+    let jobs = presubmit_jobs(p);
+    let wanted = wanted_parameters(p);
     let what = format!("Jenkins {url}: API token accepted");
     let job_line = |job: &str| format!("Jenkins job {job}: declares {}", wanted.join(", "));
     let clean_line = format!("Jenkins clean job {}: present", p.clean_job);
@@ -240,40 +233,72 @@ async fn jenkins(config: &Config, creds: Option<Credentials>) -> Vec<Line> {
     };
     let mut lines = vec![line(what, Ok(String::new()))];
     for job in jobs {
-        let result = match j.job_parameters(job).await {
-            Ok(params) => {
-                let missing: Vec<&str> = wanted
-                    .iter()
-                    .copied()
-                    .filter(|w| !params.iter().any(|p| p == w))
-                    .collect();
-                if missing.is_empty() {
-                    Ok(String::new())
-                } else {
-                    Err(format!(
-                        "add the string parameter(s) {} to the job (This project is \
-                         parameterized)",
-                        missing.join(", ")
-                    ))
-                }
-            }
-            Err(JenkinsError::UnknownJob(_)) => Err(format!(
-                "Jenkins has no job `{job}`: create it, or fix [presubmit] default_job / projects"
-            )),
-            Err(e) => Err(jenkins_fix(&e, url)),
-        };
+        let result = job_declares(j, job, &wanted, url).await;
         lines.push(line(job_line(job), result));
     }
-    let clean = match j.job_parameters(&p.clean_job).await {
-        Ok(_) => Ok(String::new()),
-        Err(JenkinsError::UnknownJob(_)) => Err(format!(
-            "Jenkins has no job `{}`: create it, or fix [presubmit] clean_job",
-            p.clean_job
-        )),
-        Err(e) => Err(jenkins_fix(&e, url)),
-    };
+    let clean = clean_job_present(j, &p.clean_job, url).await;
     lines.push(line(clean_line, clean));
     lines
+}
+
+/// The default job and every project's jobs, each once, sorted.
+fn presubmit_jobs(p: &PresubmitConfig) -> Vec<&String> {
+    let mut jobs: Vec<&String> = std::iter::once(&p.default_job)
+        .chain(p.projects.values().flat_map(|js| js.as_slice()))
+        .collect();
+    jobs.sort();
+    jobs.dedup();
+    jobs
+}
+
+/// The parameters the bot sets when it triggers a presubmit job.
+fn wanted_parameters(p: &PresubmitConfig) -> Vec<&'static str> {
+    let mut wanted = vec!["REF", "CHANGE_ID", "PROJECT"];
+    if !p.targets.is_empty() {
+        wanted.push("LUNCH_TARGET");
+    }
+    wanted
+}
+
+/// Whether `job` exists and declares every parameter in `wanted`.
+async fn job_declares(
+    j: &Jenkins,
+    job: &str,
+    wanted: &[&str],
+    url: &str,
+) -> Result<String, String> {
+    match j.job_parameters(job).await {
+        Ok(params) => {
+            let missing: Vec<&str> = wanted
+                .iter()
+                .copied()
+                .filter(|w| !params.iter().any(|p| p == w))
+                .collect();
+            if missing.is_empty() {
+                Ok(String::new())
+            } else {
+                Err(format!(
+                    "add the string parameter(s) {} to the job (This project is \
+                     parameterized)",
+                    missing.join(", ")
+                ))
+            }
+        }
+        Err(JenkinsError::UnknownJob(_)) => Err(format!(
+            "Jenkins has no job `{job}`: create it, or fix [presubmit] default_job / projects"
+        )),
+        Err(e) => Err(jenkins_fix(&e, url)),
+    }
+}
+
+async fn clean_job_present(j: &Jenkins, clean_job: &str, url: &str) -> Result<String, String> {
+    match j.job_parameters(clean_job).await {
+        Ok(_) => Ok(String::new()),
+        Err(JenkinsError::UnknownJob(_)) => Err(format!(
+            "Jenkins has no job `{clean_job}`: create it, or fix [presubmit] clean_job"
+        )),
+        Err(e) => Err(jenkins_fix(&e, url)),
+    }
 }
 
 async fn gmail(config: &Config) -> Vec<Line> {

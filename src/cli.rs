@@ -6,8 +6,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
+
 use crate::config::{Config, ConfigError};
 use crate::credentials::Secret;
+use crate::gmail::Authorize;
+use crate::poller::Poller;
 
 /// The `--config` argument; `#[command(flatten)]` it into a binary's clap struct.
 #[derive(Debug, Clone, clap::Args)]
@@ -111,6 +115,65 @@ pub async fn shutdown_signal() {
         }
         () = terminate => {}
     }
+}
+
+/// What gmail-listener does once its configuration is loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailListener {
+    /// Authorise Gmail access (paste the redirected URL, or wait for it on `listen`), then exit.
+    Authorize { listen: Option<u16> },
+    /// Poll once, and reconcile if it is due, then exit (for cron and tests).
+    Once { dry_run: bool },
+    /// Poll until SIGINT or SIGTERM.
+    Serve { dry_run: bool },
+}
+
+/// Runs gmail-listener in `mode`.
+pub async fn mail_listener(config: Config, mode: MailListener) -> anyhow::Result<()> {
+    match mode {
+        MailListener::Authorize { listen } => authorize_gmail(&config, listen).await,
+        MailListener::Once { dry_run } => poll_once(&start_poller(config, dry_run).await?).await,
+        MailListener::Serve { dry_run } => {
+            let poller = start_poller(config, dry_run).await?;
+            poller.run(shutdown_signal()).await;
+            Ok(())
+        }
+    }
+}
+
+/// The poller, given build-listener's token from the environment.
+async fn start_poller(config: Config, dry_run: bool) -> anyhow::Result<Poller> {
+    let token = listener_token()?;
+    crate::poller::build(config, token, dry_run).await
+}
+
+async fn authorize_gmail(config: &Config, listen: Option<u16>) -> anyhow::Result<()> {
+    let how = match listen {
+        Some(port) => Authorize::Loopback { port },
+        None => Authorize::Paste { port: 8085 },
+    };
+    crate::gmail::authorize_now(&config.gmail, how)
+        .await
+        .context("Gmail authorisation failed")?;
+    println!(
+        "Authorised; token stored in {}",
+        config.gmail.token_cache.display()
+    );
+    Ok(())
+}
+
+async fn poll_once(poller: &Poller) -> anyhow::Result<()> {
+    let report = poller.poll_once().await.context("poll failed")?;
+    tracing::info!(?report, "poll finished");
+    // Cron runs catch lost mail too, once per `[gerrit] reconcile_interval`.
+    let reconciled = poller
+        .reconcile_if_due()
+        .await
+        .context("reconcile pass failed")?;
+    if let Some(r) = reconciled {
+        tracing::info!(?r, "reconcile pass finished");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -111,16 +111,6 @@ fn echo(s: &str) -> String {
         .to_string()
 }
 
-/// Every valid command as a user writes it: `bionicbb: retry`, `bionicbb: clean`, then the
-/// targets in name order.
-pub fn valid_commands(targets: &BTreeMap<String, String>) -> Vec<String> {
-    ["retry", "clean", "ok-to-test"]
-        .into_iter()
-        .chain(targets.keys().map(String::as_str))
-        .map(|name| format!("{PREFIX} {name}"))
-        .collect()
-}
-
 /// Every `bionicbb:` line of `text` as written (trailing whitespace dropped): what a mail's
 /// comment must share with the comment Gerrit recorded.
 pub fn command_lines(text: &str) -> Vec<&str> {
@@ -285,22 +275,6 @@ mod tests {
                     name: "ARM".into(),
                     lunch_target: "aosp_arm-userdebug".into()
                 }),
-            ]
-        );
-    }
-
-    #[test]
-    fn valid_commands_list_builtins_then_targets() {
-        assert_eq!(
-            valid_commands(&targets()),
-            [
-                "bionicbb: retry",
-                "bionicbb: clean",
-                "bionicbb: ok-to-test",
-                "bionicbb: aarch64",
-                "bionicbb: arm",
-                "bionicbb: x86",
-                "bionicbb: x86_64"
             ]
         );
     }

@@ -2,10 +2,8 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
 use bionicbb::check::{self, Binary};
-use bionicbb::cli::{self, ConfigArg};
-use bionicbb::gmail::Authorize;
+use bionicbb::cli::{self, ConfigArg, MailListener};
 use clap::Parser;
 
 /// Polls a Gmail label for Gerrit notification mails, triggers Jenkins presubmit builds and runs
@@ -58,42 +56,26 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return cli::config_error(&e),
     };
-    let result = runtime.block_on(async {
-        if cli.authorize {
-            let how = match cli.listen {
-                Some(port) => Authorize::Loopback { port },
-                None => Authorize::Paste { port: 8085 },
-            };
-            bionicbb::gmail::authorize_now(&config.gmail, how)
-                .await
-                .context("Gmail authorisation failed")?;
-            println!(
-                "Authorised; token stored in {}",
-                config.gmail.token_cache.display()
-            );
-            return Ok(());
-        }
-        let token = cli::listener_token()?;
-        let poller = bionicbb::poller::build(config, token, cli.dry_run).await?;
-        if cli.once {
-            let report = poller.poll_once().await.context("poll failed")?;
-            tracing::info!(?report, "poll finished");
-            // Cron runs catch lost mail too, once per `[gerrit] reconcile_interval`.
-            let reconciled = poller
-                .reconcile_if_due()
-                .await
-                .context("reconcile pass failed")?;
-            if let Some(r) = reconciled {
-                tracing::info!(?r, "reconcile pass finished");
-            }
-            Ok(())
-        } else {
-            poller.run(cli::shutdown_signal()).await;
-            Ok(())
-        }
-    });
-    match result {
+    match runtime.block_on(cli::mail_listener(config, cli.mode())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => cli::fatal(&e),
+    }
+}
+
+impl Cli {
+    fn mode(&self) -> MailListener {
+        if self.authorize {
+            MailListener::Authorize {
+                listen: self.listen,
+            }
+        } else if self.once {
+            MailListener::Once {
+                dry_run: self.dry_run,
+            }
+        } else {
+            MailListener::Serve {
+                dry_run: self.dry_run,
+            }
+        }
     }
 }

@@ -115,15 +115,4 @@ impl Journal {
         })
         .await
     }
-
-    /// Forgets a mail's failures (it was handled).
-    pub async fn mail_finished(&self, gmail_id: &str) -> Result<(), JournalError> {
-        let id = gmail_id.to_string();
-        self.write(move |c| {
-            c.prepare_cached("DELETE FROM mails WHERE gmail_id = ?1")?
-                .execute(params![id])
-                .map(|_| ())
-        })
-        .await
-    }
 }

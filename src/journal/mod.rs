@@ -2,10 +2,11 @@
 //! processes open at the same time, and the only module that speaks SQL.
 //!
 //! What it holds: *intents* (every effect on the outside world, recorded under a stable key
-//! before it is attempted, with its outcome after: [`intents`]), *events* (what either process
-//! did, the one record console lines, the API and the board are rendered from: [`events`]),
-//! the *builds* the bot triggered and what Jenkins said about them ([`builds`]), the phases of
-//! Jenkins callbacks ([`callbacks`]), mail attempts ([`mails`]) and small cursors.
+//! before it is attempted, with its outcome after: [`intents`]; which owner carries each out,
+//! under a lease: [`claims`]), *events* (what either process did, the one record console lines,
+//! the API and the board are rendered from: [`events`]), the *builds* the bot triggered and what
+//! Jenkins said about them ([`builds`]), the phases of Jenkins callbacks
+//! ([`callbacks`]), mail attempts ([`mails`]) and small cursors.
 //!
 //! Why it is shaped like this:
 //! - Every write goes through one writer thread per process that batches whatever is waiting
@@ -22,6 +23,7 @@
 
 pub mod builds;
 pub mod callbacks;
+pub mod claims;
 pub mod events;
 pub mod intents;
 pub mod mails;
@@ -43,8 +45,9 @@ use thiserror::Error;
 
 pub use builds::{BuildKind, BuildRow, BuildStatus, NewBuild, Sibling};
 pub use callbacks::{Accepted, CallbackPhase, OnFinish};
+pub use claims::{Claim, Owner};
 pub use events::{Event, EventKind, NewEvent};
-pub use intents::{Claim, Finish, Intent, IntentKind, IntentState, NewIntent, Owner};
+pub use intents::{Finish, Intent, IntentKind, IntentState, NewIntent};
 pub use mails::MailAttempts;
 pub use migrations::LATEST_VERSION;
 pub use record::{BuildUpdate, Planned, Recorded};
@@ -219,16 +222,6 @@ impl Journal {
             .map(|_| ())
         })
         .await
-    }
-
-    /// Checks that the database can be written, without changing it (a rolled-back write).
-    pub fn check_writable(&self) -> Result<(), JournalError> {
-        let conn = connect(&self.inner.path)?;
-        conn.execute_batch(
-            "BEGIN IMMEDIATE; INSERT INTO cursors (name, value, updated) VALUES ('check', '', 0)
-             ON CONFLICT (name) DO NOTHING; ROLLBACK;",
-        )?;
-        Ok(())
     }
 }
 

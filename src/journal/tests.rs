@@ -281,7 +281,7 @@ async fn an_expired_lease_or_a_dead_owner_hands_the_intent_over_in_doubt() {
     ));
     // An owner on this host whose process is gone, with a lease far in the future.
     let dead = Owner {
-        id: intents::dead_owner_for_tests(),
+        id: claims::dead_owner_for_tests(),
         lease: Duration::from_secs(3600),
     };
     assert!(matches!(
@@ -604,20 +604,29 @@ async fn mail_failures_are_counted_and_forgotten() {
     let i = j.intent(&"mail:x#0".into()).await.unwrap().unwrap();
     assert_eq!(i.state, IntentState::Failed);
     assert_eq!(i.last_error.as_deref(), Some("set aside"));
-    j.mail_finished("m").await.unwrap();
+    j.mails_finished(vec!["m".into()]).await.unwrap();
     assert_eq!(j.mail_attempts("m").await.unwrap(), None);
 }
 
 #[tokio::test]
-async fn check_writable_changes_nothing() {
-    let (_dir, j) = journal();
-    j.check_writable().unwrap();
-    assert_eq!(j.cursor("check").await.unwrap(), None);
-    let rows: i64 = j
-        .read(|c| c.query_row("SELECT COUNT(*) FROM cursors", params![], |r| r.get(0)))
+async fn check_file_changes_nothing() {
+    let (dir, j) = journal();
+    let path = dir.path().join("s.db");
+    assert_eq!(check_file(&path).unwrap(), Some(LATEST_VERSION));
+    let tables: i64 = j
+        .read(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'bionicbb_check'",
+                params![],
+                |r| r.get(0),
+            )
+        })
         .await
         .unwrap();
-    assert_eq!(rows, 0);
+    assert_eq!(tables, 0);
+    let new = dir.path().join("new.db");
+    assert_eq!(check_file(&new).unwrap(), None);
+    assert!(!new.exists());
 }
 
 /// The checkpoint counter in the write-ahead log's header: SQLite adds one each time the log

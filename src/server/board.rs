@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use super::api::{build_url, param, parse_change, rfc3339};
 use super::{ApiError, AppState};
 use crate::config::Config;
-use crate::journal::{BuildStatus, ChangeView, now_ms};
+use crate::journal::{BuildStatus, BuildView, ChangeView, now_ms};
 
 const STYLE: &str = include_str!("board.css");
 const SCRIPT: &str = include_str!("board.js");
@@ -117,32 +117,7 @@ pub fn render_card(config: &Config, c: &ChangeView, now: i64) -> String {
             h.push_str(r#"<span class="quiet">no build</span>"#);
         }
         for b in &ps.builds {
-            let status = b.status.as_str();
-            let url = build_url(config, b).unwrap_or_else(|| {
-                format!(
-                    "{}/job/{}/",
-                    config.jenkins.url.trim_end_matches('/'),
-                    b.job.replace('/', "/job/")
-                )
-            });
-            let number = b.number.map(|n| format!("#{n}")).unwrap_or_default();
-            let target = b
-                .target
-                .as_deref()
-                .map(|t| format!(r#"<span class="target">{}</span>"#, esc(t)))
-                .unwrap_or_default();
-            let since = match b.status {
-                BuildStatus::Building => b.started.map(|t| time(t, now)),
-                BuildStatus::Pending => None,
-                _ => b.finished.map(|t| time(t, now)),
-            }
-            .unwrap_or_default();
-            let _ = write!(
-                h,
-                r#"<a class="build {status}" href="{url}" title="{job} {number} {status}"><span class="job">{job}</span>{target}<span class="no">{number}</span><span class="st">{status}</span>{since}</a>"#,
-                url = esc(&url),
-                job = esc(&b.job),
-            );
+            render_build(&mut h, config, b, now);
         }
         h.push_str("</div></div>");
     }
@@ -150,7 +125,36 @@ pub fn render_card(config: &Config, c: &ChangeView, now: i64) -> String {
     h
 }
 
-/// The whole page for `changes`, rendered at `now`, following events after `last_event`.
+/// One build's box: coloured by status, linking to Jenkins.
+fn render_build(h: &mut String, config: &Config, b: &BuildView, now: i64) {
+    let status = b.status.as_str();
+    let url = build_url(config, b).unwrap_or_else(|| {
+        format!(
+            "{}/job/{}/",
+            config.jenkins.url.trim_end_matches('/'),
+            b.job.replace('/', "/job/")
+        )
+    });
+    let number = b.number.map(|n| format!("#{n}")).unwrap_or_default();
+    let target = b
+        .target
+        .as_deref()
+        .map(|t| format!(r#"<span class="target">{}</span>"#, esc(t)))
+        .unwrap_or_default();
+    let since = match b.status {
+        BuildStatus::Building => b.started.map(|t| time(t, now)),
+        BuildStatus::Pending => None,
+        _ => b.finished.map(|t| time(t, now)),
+    }
+    .unwrap_or_default();
+    let _ = write!(
+        h,
+        r#"<a class="build {status}" href="{url}" title="{job} {number} {status}"><span class="job">{job}</span>{target}<span class="no">{number}</span><span class="st">{status}</span>{since}</a>"#,
+        url = esc(&url),
+        job = esc(&b.job),
+    );
+}
+
 pub fn render_page(config: &Config, changes: &[ChangeView], last_event: i64, now: i64) -> String {
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for b in changes

@@ -107,7 +107,7 @@ impl Listener {
             }
             assert!(
                 Instant::now() < deadline,
-                "outbox never settled: {items:#?}"
+                "intents never settled: {items:#?}"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -127,6 +127,10 @@ impl Listener {
 
 /// A review or drop-rejection intent as the scenarios look at it.
 #[derive(Debug, Clone)]
+#[expect(
+    dead_code,
+    reason = "`id`, `key`, `kind` and `change` are read only through `Debug`, in failure messages"
+)]
 pub struct ItemView {
     pub id: i64,
     pub key: String,

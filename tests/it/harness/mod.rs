@@ -11,8 +11,6 @@
 //! - `listener.rs`: build-listener in-process and its journal items;
 //! - `mail.rs`: Gerrit notification mails; `binary.rs`: the real binaries.
 
-#![allow(dead_code)]
-
 mod binary;
 mod expect;
 mod listener;

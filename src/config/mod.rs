@@ -13,6 +13,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use thiserror::Error;
 
+mod validate;
+
 /// A configuration problem, with enough context for the operator to fix it.
 #[derive(Debug, Error)]
 #[error("{file}: {key}: {message}")]
@@ -363,205 +365,6 @@ impl Config {
             fix(p);
         }
     }
-
-    fn validate(&self, file: &str) -> Result<(), ConfigError> {
-        let err = |key: &str, message: String| ConfigError {
-            file: file.to_string(),
-            key: key.to_string(),
-            message,
-        };
-        for (key, url) in [
-            ("gerrit.url", &self.gerrit.url),
-            ("jenkins.url", &self.jenkins.url),
-            ("gmail.api_url", &self.gmail.api_url),
-            ("build_listener.url", &self.build_listener.url),
-        ] {
-            check_http_url(url).map_err(|m| err(key, m))?;
-        }
-        if let Some(url) = &self.status.webhook_url {
-            check_http_url(url).map_err(|m| err("status.webhook_url", m))?;
-        }
-        if !self.gmail.api_url.ends_with('/') {
-            return Err(err("gmail.api_url", "must end with `/`".into()));
-        }
-        let p = &self.presubmit;
-        for (key, value) in [
-            ("gmail.label", &self.gmail.label),
-            ("gmail.set_aside_label", &self.gmail.set_aside_label),
-            ("presubmit.default_job", &p.default_job),
-            ("presubmit.clean_job", &p.clean_job),
-            ("gerrit.bot_account", &self.gerrit.bot_account),
-        ] {
-            if value.trim().is_empty() {
-                return Err(err(key, "must not be empty".into()));
-            }
-        }
-        if self.gmail.label == self.gmail.set_aside_label {
-            return Err(err(
-                "gmail.set_aside_label",
-                "must differ from gmail.label".into(),
-            ));
-        }
-        if self.gmail.senders.is_empty() || self.gmail.senders.iter().any(|s| s.trim().is_empty()) {
-            return Err(err(
-                "gmail.senders",
-                "needs at least one non-empty pattern".into(),
-            ));
-        }
-        if self.gmail.full_scan_interval.is_zero() {
-            return Err(err(
-                "gmail.full_scan_interval",
-                "must be greater than zero".into(),
-            ));
-        }
-        if self.gmail.poll_interval.is_zero() {
-            return Err(err(
-                "gmail.poll_interval",
-                "must be greater than zero".into(),
-            ));
-        }
-        if !(1..=256).contains(&self.gmail.concurrency) {
-            return Err(err("gmail.concurrency", "must be between 1 and 256".into()));
-        }
-        if self.gmail.max_attempts == 0 {
-            return Err(err("gmail.max_attempts", "must be at least 1".into()));
-        }
-        for (key, d) in [
-            ("gerrit.timeout", self.gerrit.timeout),
-            ("jenkins.timeout", self.jenkins.timeout),
-            ("gmail.timeout", self.gmail.timeout),
-            (
-                "build_listener.give_up_after",
-                self.build_listener.give_up_after,
-            ),
-            ("state.retention", self.state.retention),
-        ] {
-            if d.is_zero() {
-                return Err(err(key, "must be greater than zero".into()));
-            }
-        }
-        check_link_template(&self.build_listener.build_link)
-            .map_err(|m| err("build_listener.build_link", m))?;
-        if self.build_listener.max_body_bytes < 1024 {
-            return Err(err(
-                "build_listener.max_body_bytes",
-                "must be at least 1024".into(),
-            ));
-        }
-        if p.trusted_domains.is_empty() {
-            return Err(err(
-                "presubmit.trusted_domains",
-                "is empty: no committer would ever be trusted".into(),
-            ));
-        }
-        if let Some(a) = p.trusted_accounts.iter().find(|a| {
-            a.split_once('@')
-                .is_none_or(|(l, d)| l.is_empty() || d.is_empty())
-        }) {
-            return Err(err(
-                "presubmit.trusted_accounts",
-                format!("`{a}` is not an email address"),
-            ));
-        }
-        if p.max_commands_per_comment == 0 {
-            return Err(err(
-                "presubmit.max_commands_per_comment",
-                "must be at least 1".into(),
-            ));
-        }
-        if !(16..=65_536).contains(&self.build_listener.max_connections) {
-            return Err(err(
-                "build_listener.max_connections",
-                "must be between 16 and 65536".into(),
-            ));
-        }
-        if let Some(d) = p
-            .trusted_domains
-            .iter()
-            .find(|d| d.contains('@') || d.trim().is_empty())
-        {
-            return Err(err(
-                "presubmit.trusted_domains",
-                format!("`{d}` is not a domain (write `google.com`, not an address)"),
-            ));
-        }
-        for (name, target) in &p.targets {
-            if ["retry", "clean", "ok-to-test"]
-                .iter()
-                .any(|b| b.eq_ignore_ascii_case(name))
-            {
-                return Err(err(
-                    &format!("presubmit.targets.{name}"),
-                    "is a built-in command name".into(),
-                ));
-            }
-            if !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-                || name.is_empty()
-            {
-                return Err(err(
-                    &format!("presubmit.targets.{name}"),
-                    "names may use letters, digits, `_` and `-` only".into(),
-                ));
-            }
-            if target.trim().is_empty() {
-                return Err(err(
-                    &format!("presubmit.targets.{name}"),
-                    "must not be empty".into(),
-                ));
-            }
-        }
-        for (project, jobs) in &p.projects {
-            if jobs.as_slice().is_empty() || jobs.as_slice().iter().any(|j| j.trim().is_empty()) {
-                return Err(err(
-                    &format!("presubmit.projects.\"{project}\""),
-                    "needs a job name, or a non-empty list of them".into(),
-                ));
-            }
-        }
-        if let Some(j) = p.ignored_jobs.iter().find(|j| p.is_presubmit_job(j)) {
-            return Err(err(
-                "presubmit.ignored_jobs",
-                format!("`{j}` is also a presubmit job: its callbacks would be ignored"),
-            ));
-        }
-        if let Some(j) = p.non_voting_jobs.iter().find(|j| !p.is_presubmit_job(j)) {
-            return Err(err(
-                "presubmit.non_voting_jobs",
-                format!("`{j}` is not a job of [presubmit.projects] or default_job"),
-            ));
-        }
-        Ok(())
-    }
-}
-
-fn check_http_url(url: &str) -> Result<(), String> {
-    match reqwest::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
-        Ok(u) => Err(format!(
-            "`{url}` is not an http(s) URL (scheme `{}`)",
-            u.scheme()
-        )),
-        Err(e) => Err(format!("`{url}` is not a URL: {e}")),
-    }
-}
-
-/// Only `{full_url}` and `{url}` may appear in braces.
-fn check_link_template(t: &str) -> Result<(), String> {
-    let mut rest = t;
-    while let Some(open) = rest.find('{') {
-        let after = &rest[open + 1..];
-        let close = after.find('}').ok_or("has an unclosed `{`")?;
-        let name = &after[..close];
-        if name != "full_url" && name != "url" {
-            return Err(format!(
-                "unknown placeholder `{{{name}}}` (use {{full_url}} or {{url}})"
-            ));
-        }
-        rest = &after[close + 1..];
-    }
-    Ok(())
 }
 
 /// Best-effort dotted key (`gmail.poll_interval`) for the byte offset of a TOML error.
@@ -594,7 +397,7 @@ fn key_at(text: &str, offset: usize) -> String {
 mod tests {
     use super::*;
 
-    const EXAMPLE: &str = include_str!("../config.example.toml");
+    const EXAMPLE: &str = include_str!("../../config.example.toml");
 
     fn with(replace: &str, by: &str) -> Result<Config, ConfigError> {
         assert!(EXAMPLE.contains(replace), "example lacks {replace:?}");
@@ -677,6 +480,175 @@ mod tests {
             let e = with(from, to).unwrap_err();
             assert_eq!(e.key, key, "{e}");
         }
+    }
+
+    /// Every check of `validate`, one broken value at a time, with its whole message: the
+    /// operator reads these, so they are pinned word for word.
+    #[test]
+    fn every_validation_error_names_the_key_and_says_why() {
+        type Break = fn(&mut Config);
+        let cases: [(Break, &str); 37] = [
+            (
+                |c| c.gerrit.url = "ftp://g".into(),
+                "gerrit.url: `ftp://g` is not an http(s) URL (scheme `ftp`)",
+            ),
+            (
+                |c| c.jenkins.url = "jenkins".into(),
+                "jenkins.url: `jenkins` is not a URL: relative URL without a base",
+            ),
+            (
+                |c| c.gmail.api_url = "file:///x/".into(),
+                "gmail.api_url: `file:///x/` is not an http(s) URL (scheme `file`)",
+            ),
+            (
+                |c| c.build_listener.url = "http://".into(),
+                "build_listener.url: `http://` is not a URL: empty host",
+            ),
+            (
+                |c| c.status.webhook_url = Some("x:y".into()),
+                "status.webhook_url: `x:y` is not an http(s) URL (scheme `x`)",
+            ),
+            (
+                |c| c.gmail.api_url = "https://g/v1".into(),
+                "gmail.api_url: must end with `/`",
+            ),
+            (
+                |c| c.gmail.label = " ".into(),
+                "gmail.label: must not be empty",
+            ),
+            (
+                |c| c.gmail.set_aside_label = String::new(),
+                "gmail.set_aside_label: must not be empty",
+            ),
+            (
+                |c| c.presubmit.default_job = String::new(),
+                "presubmit.default_job: must not be empty",
+            ),
+            (
+                |c| c.presubmit.clean_job = "\t".into(),
+                "presubmit.clean_job: must not be empty",
+            ),
+            (
+                |c| c.gerrit.bot_account = String::new(),
+                "gerrit.bot_account: must not be empty",
+            ),
+            (
+                |c| c.gmail.set_aside_label = c.gmail.label.clone(),
+                "gmail.set_aside_label: must differ from gmail.label",
+            ),
+            (
+                |c| c.gmail.senders.clear(),
+                "gmail.senders: needs at least one non-empty pattern",
+            ),
+            (
+                |c| c.gmail.senders.push(" ".into()),
+                "gmail.senders: needs at least one non-empty pattern",
+            ),
+            (
+                |c| c.gmail.full_scan_interval = Duration::ZERO,
+                "gmail.full_scan_interval: must be greater than zero",
+            ),
+            (
+                |c| c.gmail.poll_interval = Duration::ZERO,
+                "gmail.poll_interval: must be greater than zero",
+            ),
+            (
+                |c| c.gmail.concurrency = 0,
+                "gmail.concurrency: must be between 1 and 256",
+            ),
+            (
+                |c| c.gmail.concurrency = 257,
+                "gmail.concurrency: must be between 1 and 256",
+            ),
+            (
+                |c| c.gmail.max_attempts = 0,
+                "gmail.max_attempts: must be at least 1",
+            ),
+            (
+                |c| c.gerrit.timeout = Duration::ZERO,
+                "gerrit.timeout: must be greater than zero",
+            ),
+            (
+                |c| c.jenkins.timeout = Duration::ZERO,
+                "jenkins.timeout: must be greater than zero",
+            ),
+            (
+                |c| c.gmail.timeout = Duration::ZERO,
+                "gmail.timeout: must be greater than zero",
+            ),
+            (
+                |c| c.build_listener.give_up_after = Duration::ZERO,
+                "build_listener.give_up_after: must be greater than zero",
+            ),
+            (
+                |c| c.state.retention = Duration::ZERO,
+                "state.retention: must be greater than zero",
+            ),
+            (
+                |c| c.build_listener.build_link = "{url".into(),
+                "build_listener.build_link: has an unclosed `{`",
+            ),
+            (
+                |c| c.build_listener.build_link = "{job}".into(),
+                "build_listener.build_link: unknown placeholder `{job}` (use {full_url} or {url})",
+            ),
+            (
+                |c| c.build_listener.max_body_bytes = 1023,
+                "build_listener.max_body_bytes: must be at least 1024",
+            ),
+            (
+                |c| c.presubmit.trusted_domains.clear(),
+                "presubmit.trusted_domains: is empty: no committer would ever be trusted",
+            ),
+            (
+                |c| c.presubmit.trusted_accounts.push("me@".into()),
+                "presubmit.trusted_accounts: `me@` is not an email address",
+            ),
+            (
+                |c| c.presubmit.max_commands_per_comment = 0,
+                "presubmit.max_commands_per_comment: must be at least 1",
+            ),
+            (
+                |c| c.build_listener.max_connections = 15,
+                "build_listener.max_connections: must be between 16 and 65536",
+            ),
+            (
+                |c| c.presubmit.trusted_domains.push("a@b.com".into()),
+                "presubmit.trusted_domains: `a@b.com` is not a domain (write `google.com`, not an address)",
+            ),
+            (
+                |c| _ = c.presubmit.targets.insert("Clean".into(), "x".into()),
+                "presubmit.targets.Clean: is a built-in command name",
+            ),
+            (
+                |c| _ = c.presubmit.targets.insert("a.b".into(), "x".into()),
+                "presubmit.targets.a.b: names may use letters, digits, `_` and `-` only",
+            ),
+            (
+                |c| _ = c.presubmit.targets.insert("arm".into(), " ".into()),
+                "presubmit.targets.arm: must not be empty",
+            ),
+            (
+                |c| c.presubmit.ignored_jobs.push("bionic-presubmit".into()),
+                "presubmit.ignored_jobs: `bionic-presubmit` is also a presubmit job: its callbacks would be ignored",
+            ),
+            (
+                |c| c.presubmit.non_voting_jobs.push("lint".into()),
+                "presubmit.non_voting_jobs: `lint` is not a job of [presubmit.projects] or default_job",
+            ),
+        ];
+        for (break_it, want) in cases {
+            let mut c = Config::parse(EXAMPLE, "t.toml").unwrap();
+            break_it(&mut c);
+            let e = c.validate("t.toml").unwrap_err();
+            assert_eq!(e.to_string(), format!("t.toml: {want}"));
+        }
+        let projects = "\"platform/bionic\" = \"bionic-presubmit\"";
+        let e = with(projects, "\"platform/bionic\" = []").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "test.toml: presubmit.projects.\"platform/bionic\": needs a job name, or a non-empty list of them"
+        );
     }
 
     #[test]
