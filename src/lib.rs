@@ -31,6 +31,7 @@ pub mod credentials;
 pub mod effects;
 pub mod gerrit;
 pub mod gmail;
+pub mod hint;
 pub mod intake;
 pub mod intent;
 pub mod jenkins;

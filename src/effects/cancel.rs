@@ -2,10 +2,7 @@
 //! waits there; a build that started meanwhile is left alone.
 
 use super::Effectors;
-use super::outcome::{Attempt, jenkins_failure, no_client};
-
-/// The outcome of a cancel that took an item out of Jenkins' queue.
-pub(super) const CANCELLED: &str = "cancelled";
+use super::outcome::{Attempt, CANCELLED, jenkins_failure, no_client};
 
 impl Effectors {
     pub(super) async fn cancel(&self, queue_id: u64, job: &str) -> Attempt {

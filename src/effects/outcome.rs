@@ -7,8 +7,10 @@ use crate::gerrit::GerritError;
 use crate::jenkins::JenkinsError;
 use crate::journal::{BuildUpdate, EventKind, Finish, Intent, IntentKind, NewEvent, now_ms};
 
-use super::cancel::CANCELLED;
 use super::{Effect, Effectors, Payload};
+
+/// The outcome of a cancel that took an item out of Jenkins' queue.
+pub(super) const CANCELLED: &str = "cancelled";
 
 /// How an attempt ended, with the events and the build change that go with it.
 pub(super) struct Outcome {

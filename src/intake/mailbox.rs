@@ -19,9 +19,10 @@ use crate::effects::{self, Destination, Moved};
 use crate::journal::{NewEvent, now_ms};
 use crate::key::{HintKey, IntentKey};
 
-use super::mail::{self, Notification};
+use super::mail;
 use super::{Assessed, Carried, Done, Intake};
 use crate::gmail::Gmail;
+use crate::hint::Notification;
 
 /// Reading, handling and filing mail: the Gmail client and the intake that turns a mail into
 /// intents (with the configuration, journal and effectors it holds).

@@ -18,11 +18,11 @@ use crate::config::Config;
 use crate::console::{self, Kind};
 use crate::effects::{Effect, Effectors, Payload};
 use crate::gerrit::{ChangeFacts, Gerrit, GerritError};
+use crate::hint::Notification;
 use crate::jenkins::Jenkins;
 use crate::journal::{IntentKind, Journal, NewEvent, Planned, Recorded};
 use crate::key::{HintKey, IntentKey};
 use crate::policy::{self, DropBy, Identity};
-use mail::Notification;
 
 /// What handling a hint needs: the services of record, the journal and the effectors.
 #[derive(Clone)]

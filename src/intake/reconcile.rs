@@ -12,7 +12,7 @@
 
 use crate::console::{self, Kind};
 use crate::gerrit::OpenChange;
-use crate::intake::mail::{MessageType, Notification};
+use crate::hint::{MessageType, Notification};
 use crate::journal::{JournalError, NewEvent, now_ms};
 use crate::key::HintKey;
 use crate::types::{PatchSet, Project};

@@ -12,8 +12,8 @@ use crate::types::{BuildResult, BuildStatus, Phase, Phases, Sibling};
 use super::builds;
 use super::events::{self, NewEvent};
 use super::intents;
-use super::record::Planned;
 use super::{Journal, JournalError, now_ms};
+use crate::record::Planned;
 
 /// One callback's bookkeeping.
 #[derive(Debug, Clone, PartialEq, Eq)]

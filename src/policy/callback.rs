@@ -20,9 +20,6 @@ use super::vote::presubmit_post;
 /// A successful clean's message.
 const CLEAN_DONE: &str = "out/ directory removed";
 
-/// The line SPEC §7 adds to a FAILURE message.
-pub const FAILURE_HINT: &str = "If you believe this Verified-1 was in error, +1 the change and bionicbb will remove the -1 shortly.";
-
 /// A build the bot triggered, as a callback's decision needs it: which change a clean build
 /// (which has no parameters) was for, and whether a presubmit build was the bot's.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -343,27 +340,6 @@ pub fn start_message(event: &JenkinsEvent, config: &Config) -> Option<(Planned, 
     .change(r.change.to_string(), Some(r.patch_set.0))
     .build(&job, Some(b.number));
     Some((planned, line))
-}
-
-/// `<job> #<number> checkbuild <STATUS>: <link>`, Verified +1 on SUCCESS, -1 and the hint on
-/// FAILURE, no vote otherwise.
-pub fn presubmit_review(job: &str, number: u64, status: &BuildResult, link: &str) -> ReviewInput {
-    let (status_text, link) = (sanitize(&status.to_string()), sanitize(link));
-    let mut message = format!("{job} #{number} checkbuild {status_text}: {link}");
-    let vote = match status {
-        BuildResult::Success => Some(1),
-        BuildResult::Failure => {
-            message.push('\n');
-            message.push_str(FAILURE_HINT);
-            Some(-1)
-        }
-        _ => None,
-    };
-    let labels = vote
-        .map(|v| (VERIFIED.to_string(), v))
-        .into_iter()
-        .collect();
-    ReviewInput::bot(Some(message), labels)
 }
 
 /// `out/ directory removed` for a successful clean; a failed one must not claim it.

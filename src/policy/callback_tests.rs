@@ -1,5 +1,6 @@
 use super::*;
 use crate::jenkins::notification::*;
+use crate::policy::vote::presubmit_review;
 use crate::types::BuildResult as BuildStatus;
 
 const EXAMPLE: &str = include_str!("../../config.example.toml");

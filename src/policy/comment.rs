@@ -10,7 +10,7 @@
 
 use crate::command;
 use crate::gerrit::{ChangeFacts, ChangeMessage, Comment};
-use crate::intake::mail::{Notification, Review};
+use crate::hint::{Notification, Review};
 
 /// How far a message's time may be from the mail's `Gerrit-Comment-Date` (which has whole
 /// seconds).

@@ -9,7 +9,7 @@
 //! instance) repeats nothing.
 
 use crate::gerrit::{ChangeFacts, ReviewInput};
-use crate::intake::mail::Notification;
+use crate::hint::Notification;
 use crate::intent::{self as effects, Effect, Payload};
 use crate::key::{HintKey, IntentKey};
 use crate::record::{BuildKind, EventKind, NewBuild, NewEvent, Planned};

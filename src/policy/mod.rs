@@ -13,7 +13,7 @@ use std::fmt;
 use crate::command::{self, Command, UnknownCommand};
 use crate::config::PresubmitConfig;
 use crate::gerrit::ChangeFacts;
-use crate::intake::mail::{MessageType, Notification};
+use crate::hint::{MessageType, Notification};
 use crate::key::HintKey;
 use crate::types::{PatchSet, Project};
 

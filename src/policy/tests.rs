@@ -3,7 +3,7 @@
 use super::*;
 use crate::config::Config;
 use crate::gerrit::{Account, ChangeMessage, Comment};
-use crate::intake::mail::Review;
+use crate::hint::Review;
 
 fn cfg() -> PresubmitConfig {
     Config::parse(include_str!("../../config.example.toml"), "example")

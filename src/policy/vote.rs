@@ -12,7 +12,29 @@ use crate::types::{BuildResult, BuildStatus, Sibling};
 
 use crate::text::sanitize;
 
-use super::callback::{FAILURE_HINT, presubmit_review};
+/// The line SPEC §7 adds to a FAILURE message.
+pub const FAILURE_HINT: &str = "If you believe this Verified-1 was in error, +1 the change and bionicbb will remove the -1 shortly.";
+
+/// `<job> #<number> checkbuild <STATUS>: <link>`, Verified +1 on SUCCESS, -1 and the hint on
+/// FAILURE, no vote otherwise.
+pub fn presubmit_review(job: &str, number: u64, status: &BuildResult, link: &str) -> ReviewInput {
+    let (status_text, link) = (sanitize(&status.to_string()), sanitize(link));
+    let mut message = format!("{job} #{number} checkbuild {status_text}: {link}");
+    let vote = match status {
+        BuildResult::Success => Some(1),
+        BuildResult::Failure => {
+            message.push('\n');
+            message.push_str(FAILURE_HINT);
+            Some(-1)
+        }
+        _ => None,
+    };
+    let labels = vote
+        .map(|v| (VERIFIED.to_string(), v))
+        .into_iter()
+        .collect();
+    ReviewInput::bot(Some(message), labels)
+}
 
 /// What the finished build `job #number` (reporting `status` at `link`) posts, given the
 /// latest build of each job of its patch set (`None`: not a build the bot triggered).

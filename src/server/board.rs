@@ -15,7 +15,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::api::{build_url, param, parse_change, rfc3339};
+use super::views::{build_url, param, parse_change, rfc3339};
 use super::{ApiError, AppState};
 use crate::config::Config;
 use crate::journal::{BuildStatus, BuildView, ChangeView, now_ms};

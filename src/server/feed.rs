@@ -18,7 +18,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::Stream;
 use tokio::sync::{broadcast, watch};
 
-use super::api::{event_json, param};
+use super::views::{event_json, param};
 use super::{ApiError, AppState};
 use crate::journal::{Event, Journal};
 

@@ -18,7 +18,7 @@ use axum::response::Response;
 use serde_json::json;
 
 use crate::console;
-use crate::intake::mail::Notification;
+use crate::hint::Notification;
 use crate::intake::webhooks::{self, Event};
 use crate::intake::{Assessed, Intake};
 use crate::journal::{IntentKind, NewEvent};

@@ -9,8 +9,7 @@
 //! an error status, so Gerrit is never called from a request. The effect runner, which [`serve`]
 //! runs beside the HTTP server, posts to Gerrit ([`crate::effects`]).
 //!
-//! Bad input is a 4xx with a one-line JSON body `{"error":"..."}` naming the problem; the
-//! handlers read the body as bytes and parse it themselves to control those messages.
+//! Bad input is a 4xx with a one-line JSON body naming the problem ([`answer`]).
 
 use std::future::Future;
 use std::io;
@@ -19,13 +18,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
-use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
-use axum::http::{Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
@@ -36,11 +32,10 @@ use crate::gerrit::Gerrit;
 use crate::intake::Intake;
 use crate::intake::callbacks::Callbacks;
 use crate::jenkins::Jenkins;
-use crate::jenkins::notification::BodyError;
-use crate::journal::{IntentKind, Journal, JournalError, Owner};
+use crate::journal::{IntentKind, Journal, Owner};
 use crate::policy::DropBy;
-use crate::policy::callback::Rejection;
 
+mod answer;
 mod api;
 mod auth;
 mod board;
@@ -50,9 +45,13 @@ mod feed;
 mod gerrit_events;
 mod limits;
 pub mod status;
+mod views;
 mod webhook;
 
+pub use answer::ApiError;
 pub use limits::{IDLE_TIMEOUT, REQUEST_TIMEOUT};
+
+use answer::{body_bytes, method_not_allowed, not_found, reply};
 
 /// The environment variable holding the shared secret of the POST endpoints.
 pub const TOKEN_ENV: &str = "BIONICBB_LISTENER_TOKEN";
@@ -169,51 +168,6 @@ impl AppState {
     }
 }
 
-/// A 4xx (or, for a broken state database, 503) with a one-line JSON body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub message: String,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            message: message.into(),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        // serde_json escapes newlines, so the body is always one line.
-        (self.status, axum::Json(json!({ "error": self.message }))).into_response()
-    }
-}
-
-impl From<BodyError> for ApiError {
-    fn from(e: BodyError) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, e.to_string())
-    }
-}
-
-impl From<Rejection> for ApiError {
-    fn from(e: Rejection) -> ApiError {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
-    }
-}
-
-impl From<JournalError> for ApiError {
-    fn from(e: JournalError) -> ApiError {
-        tracing::error!(error = %e, "state database failed");
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "state database unavailable",
-        )
-    }
-}
-
 /// The router; tests and [`serve`] use the same one.
 pub fn create_app(state: AppState) -> Router {
     let limit = state.config.build_listener.max_body_bytes;
@@ -236,6 +190,8 @@ pub fn create_app(state: AppState) -> Router {
             post(gerrit_events::receive).route_layer(token()),
         )
         .merge(api::routes())
+        .route("/sse", get(feed::sse))
+        .route("/board/changes/{*change}", get(board::card))
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -245,44 +201,6 @@ pub fn create_app(state: AppState) -> Router {
 
 async fn healthz() -> impl IntoResponse {
     axum::Json(json!({ "status": "ok" }))
-}
-
-async fn not_found(method: Method, uri: Uri) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        format!("no such endpoint: {method} {}", uri.path()),
-    )
-}
-
-async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        format!("{method} is not allowed on {}", uri.path()),
-    )
-}
-
-/// The body, or the 413/400 that replaces axum's plain-text rejection.
-fn body_bytes(app: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
-    match body {
-        Ok(bytes) => Ok(bytes),
-        Err(BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_))) => {
-            Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "body is larger than {} bytes ([build_listener] max_body_bytes)",
-                    app.config.build_listener.max_body_bytes
-                ),
-            ))
-        }
-        Err(e) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("cannot read the body: {}", e.body_text()),
-        )),
-    }
-}
-
-fn reply(status: StatusCode, body: Value) -> Response {
-    (status, axum::Json(body)).into_response()
 }
 
 /// Serves `listener` and runs the effect runner until `shutdown` completes; then stops

@@ -14,7 +14,7 @@ use serde_json::json;
 use tokio::sync::Semaphore;
 
 use super::AppState;
-use super::api::{change_json, parse_change};
+use super::views::{change_json, parse_change};
 use crate::journal::EventKind;
 
 /// How long one POST may take.

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use super::*;
 use crate::command::{self, Command};
+use crate::types::{ChangeLocator, PatchSet, Project};
 
 const CHANGE_ID: &str = "I0123456789abcdef0123456789abcdef01234567";
 const GERRIT: &str = "noreply-gerritcodereview-ctty0igsbrnvl7dkoweieg@google.com";
@@ -497,22 +498,6 @@ fn unknown_types_are_set_aside_and_known_skipped_types_are_not() {
         assert_eq!(n.message_type.to_string(), t);
         assert_eq!(n.review, None);
     }
-}
-
-#[test]
-fn message_types_round_trip_through_their_gerrit_spelling() {
-    for (name, t) in TYPE_NAMES {
-        assert_eq!(name.parse::<MessageType>().unwrap(), t);
-        assert_eq!(t.to_string(), name);
-    }
-    assert_eq!(
-        "DELETEVOTE".parse::<MessageType>().unwrap(),
-        MessageType::DeleteVote
-    );
-    assert_eq!(
-        "combinedCheckStateUpdate".parse::<MessageType>().unwrap(),
-        MessageType::Other("combinedCheckStateUpdate".into())
-    );
 }
 
 #[test]

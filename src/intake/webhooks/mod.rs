@@ -14,7 +14,8 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::intake::mail::{MessageType, Notification, review_of_change_message};
+use crate::hint::{MessageType, Notification};
+use crate::intake::mail::review_of_change_message;
 use crate::key::HintKey;
 use crate::types::{PatchSet, Project};
 
