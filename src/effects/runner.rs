@@ -151,30 +151,7 @@ impl Runner {
                 continue;
             }
             deferred_since = None;
-            let room = CONCURRENCY - inflight.len();
-            let claimed = match self
-                .effectors
-                .journal
-                .claim_due(&self.kinds, &self.effectors.owner, room)
-                .await
-            {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot claim intents");
-                    Vec::new()
-                }
-            };
-            // Fewer than asked for: the rest is not due yet, or waits behind an attempt in
-            // flight (whose end wakes the select below).
-            let claimed_all = claimed.len() == room;
-            for intent in claimed {
-                let effectors = self.effectors.clone();
-                inflight.spawn(async move {
-                    if let Err(e) = effectors.run(&intent).await {
-                        tracing::error!(error = %e, key = %intent.key, "cannot record an outcome");
-                    }
-                });
-            }
+            let claimed_all = self.start_due(&mut inflight).await;
             if claimed_all {
                 continue;
             }
@@ -189,6 +166,35 @@ impl Runner {
         }
         self.stop(inflight).await;
         renew.abort();
+    }
+
+    /// Claims as many due intents as there are free slots and starts them; whether it got
+    /// all it asked for (fewer: the rest is not due yet, or waits behind an attempt in
+    /// flight, whose end wakes the loop).
+    async fn start_due(&self, inflight: &mut JoinSet<()>) -> bool {
+        let room = CONCURRENCY - inflight.len();
+        let claimed = match self
+            .effectors
+            .journal
+            .claim_due(&self.kinds, &self.effectors.owner, room)
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot claim intents");
+                Vec::new()
+            }
+        };
+        let claimed_all = claimed.len() == room;
+        for intent in claimed {
+            let effectors = self.effectors.clone();
+            inflight.spawn(async move {
+                if let Err(e) = effectors.run(&intent).await {
+                    tracing::error!(error = %e, key = %intent.key, "cannot record an outcome");
+                }
+            });
+        }
+        claimed_all
     }
 
     async fn stop(&self, mut inflight: JoinSet<()>) {

@@ -80,24 +80,13 @@ impl Intake {
     pub async fn assess(&self, n: &Notification, fallback_key: &HintKey) -> Assessed {
         let ctx = n.message_type.to_string();
         let presubmit = &self.config.presubmit;
-        let mut me = Identity {
-            bot_account: &self.config.gerrit.bot_account,
-            bot_id: None,
+        let (facts, bot_id) = match self.facts_if_needed(n, &ctx).await {
+            Ok(found) => found,
+            Err(other) => return other,
         };
-        let facts = if policy::needs_facts(n, presubmit, &me) {
-            // The bot knows its own comments by its account id, never by mail headers.
-            match self.gerrit.self_account_id().await {
-                Ok(bot) => me.bot_id = Some(bot),
-                Err(e) => {
-                    return Assessed::Failed(format!("cannot ask Gerrit who the bot is: {e}"));
-                }
-            }
-            match self.facts(n, &ctx, me.bot_id).await {
-                Ok(f) => Some(f),
-                Err(other) => return other,
-            }
-        } else {
-            None
+        let me = Identity {
+            bot_account: &self.config.gerrit.bot_account,
+            bot_id,
         };
         let built = match &facts {
             Some(f) => match self
@@ -126,20 +115,9 @@ impl Intake {
             &job_url,
             self.drop_by,
         );
-        if presubmit.cancel_superseded
-            && let Some(f) = &facts
-            && decisions
-                .iter()
-                .any(|d| matches!(d, policy::Decision::Build(_)))
-        {
-            match self
-                .journal
-                .waiting_builds(&policy::change_key(f), f.current_patch_set.0)
-                .await
-            {
-                Ok(waiting) => plan
-                    .planned
-                    .extend(policy::plan_cancels(&decisions, &waiting, &ctx)),
+        if let Some(f) = &facts {
+            match self.cancels(f, &decisions, &ctx).await {
+                Ok(cancels) => plan.planned.extend(cancels),
                 Err(e) => return Assessed::Failed(format!("state database: {e}")),
             }
         }
@@ -151,6 +129,46 @@ impl Intake {
             planned: plan.planned,
             events: plan.events,
         }
+    }
+
+    /// Gerrit's facts and the bot's account id, when the policy needs them for hint `n`.
+    async fn facts_if_needed(
+        &self,
+        n: &Notification,
+        ctx: &str,
+    ) -> Result<(Option<ChangeFacts>, Option<u64>), Assessed> {
+        if !policy::needs_facts(n) {
+            return Ok((None, None));
+        }
+        // The bot knows its own comments by its account id, never by mail headers.
+        let bot = self
+            .gerrit
+            .self_account_id()
+            .await
+            .map_err(|e| Assessed::Failed(format!("cannot ask Gerrit who the bot is: {e}")))?;
+        let facts = self.facts(n, ctx, Some(bot)).await?;
+        Ok((Some(facts), Some(bot)))
+    }
+
+    /// SPEC §15 `cancel_superseded`: the waiting builds of older patch sets to cancel when the
+    /// decisions build the current one.
+    async fn cancels(
+        &self,
+        f: &ChangeFacts,
+        decisions: &[policy::Decision],
+        ctx: &str,
+    ) -> Result<Vec<Planned>, crate::journal::JournalError> {
+        let builds = decisions
+            .iter()
+            .any(|d| matches!(d, policy::Decision::Build(_)));
+        if !self.config.presubmit.cancel_superseded || !builds {
+            return Ok(Vec::new());
+        }
+        let waiting = self
+            .journal
+            .waiting_builds(&policy::change_key(f), f.current_patch_set.0)
+            .await?;
+        Ok(policy::plan_cancels(decisions, &waiting, ctx))
     }
 
     /// Records a plan's intents and events; returns the keys of the intents still to carry

@@ -52,45 +52,56 @@ fn record(
     process: &str,
     now: i64,
 ) -> rusqlite::Result<(Accepted, Vec<NewEvent>)> {
-    let number = i64::try_from(cb.number).unwrap_or(i64::MAX);
-    let phase = cb.phase.to_string();
-    let finished = cb.phase.is_finished();
-    let existing: Option<(String, Option<String>)> = c
-        .prepare_cached("SELECT phases, acted_phase FROM callbacks WHERE job = ?1 AND number = ?2")?
-        .query_row(params![cb.job, number], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let acted = match existing {
-        None => {
-            c.prepare_cached(
-                "INSERT INTO callbacks (job, number, phases, deliveries, first_at, last_at)
-                 VALUES (?1, ?2, ?3, 1, ?4, ?4)",
-            )?
-            .execute(params![cb.job, number, phase, now])?;
-            None
-        }
-        Some((phases, acted)) => {
-            let phases = Phases::read(&phases).with(&cb.phase).to_string();
-            c.prepare_cached(
-                "UPDATE callbacks SET phases = ?3, deliveries = deliveries + 1, last_at = ?4
-                 WHERE job = ?1 AND number = ?2",
-            )?
-            .execute(params![cb.job, number, phases, now])?;
-            acted
-        }
-    };
+    let acted = note_phase(c, cb, now)?;
     if let Some(q) = cb.queue_id {
-        let status = match (&cb.status, finished) {
+        let status = match (&cb.status, cb.phase.is_finished()) {
             (Some(s), true) => BuildStatus::from_result(s),
             _ => BuildStatus::Building,
         };
         builds::update_from_callback(c, &cb.job, q, cb.number, status, cb.url.as_deref(), now)?;
     }
-    if !finished {
+    if !cb.phase.is_finished() {
         return Ok((Accepted::Recorded, Vec::new()));
     }
     if let Some(acted_phase) = acted {
         return Ok((Accepted::Duplicate { acted_phase }, Vec::new()));
     }
+    act(c, cb, on_finish, process, now)
+}
+
+/// Adds the phase to the build's record; returns the phase already acted on, if any.
+fn note_phase(c: &Connection, cb: &CallbackPhase, now: i64) -> rusqlite::Result<Option<String>> {
+    let number = i64::try_from(cb.number).unwrap_or(i64::MAX);
+    let existing: Option<(String, Option<String>)> = c
+        .prepare_cached("SELECT phases, acted_phase FROM callbacks WHERE job = ?1 AND number = ?2")?
+        .query_row(params![cb.job, number], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((phases, acted)) = existing else {
+        c.prepare_cached(
+            "INSERT INTO callbacks (job, number, phases, deliveries, first_at, last_at)
+             VALUES (?1, ?2, ?3, 1, ?4, ?4)",
+        )?
+        .execute(params![cb.job, number, cb.phase.to_string(), now])?;
+        return Ok(None);
+    };
+    let phases = Phases::read(&phases).with(&cb.phase).to_string();
+    c.prepare_cached(
+        "UPDATE callbacks SET phases = ?3, deliveries = deliveries + 1, last_at = ?4
+         WHERE job = ?1 AND number = ?2",
+    )?
+    .execute(params![cb.job, number, phases, now])?;
+    Ok(acted)
+}
+
+/// The build's first finished phase: records what `on_finish` decides from the builds of the
+/// same patch set as they are now, and marks the phase as the one acted on.
+fn act(
+    c: &Connection,
+    cb: &CallbackPhase,
+    on_finish: OnFinish,
+    process: &str,
+    now: i64,
+) -> rusqlite::Result<(Accepted, Vec<NewEvent>)> {
     let siblings = match cb.queue_id {
         Some(q) => builds::siblings(c, &cb.job, q)?,
         None => None,
@@ -104,8 +115,13 @@ fn record(
     for e in &events {
         events::append(c, e, process, now)?;
     }
-    c.prepare_cached("UPDATE callbacks SET acted_phase = ?3, status = ?4, item = ?5 WHERE job = ?1 AND number = ?2")?.execute(params![cb.job, number, phase, cb.status.as_ref().map(ToString::to_string), first],
-    )?;
+    let number = i64::try_from(cb.number).unwrap_or(i64::MAX);
+    let status = cb.status.as_ref().map(ToString::to_string);
+    c.prepare_cached(
+        "UPDATE callbacks SET acted_phase = ?3, status = ?4, item = ?5
+         WHERE job = ?1 AND number = ?2",
+    )?
+    .execute(params![cb.job, number, cb.phase.to_string(), status, first])?;
     Ok((first.map_or(Accepted::Recorded, Accepted::Queued), events))
 }
 

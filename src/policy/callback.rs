@@ -141,21 +141,54 @@ pub fn decide(
         .status
         .clone()
         .ok_or_else(|| Rejection::MissingStatus(b.phase.clone()))?;
-    // Only a clean build, or a presubmit build when manual builds do not vote, depends on
-    // what the bot triggered.
-    let needs_triggered = gerrit_ref.is_none() || !p.vote_on_manual_builds;
-    let ours: Vec<Triggered> = match (triggered, b.queue_id) {
-        (None, Some(q)) if needs_triggered => return Ok(Decision::NeedsTriggered(q)),
+    let targets = match targets(event, &job, gerrit_ref, triggered, p.vote_on_manual_builds) {
+        Ok(t) => t,
+        Err(NoTargets::NeedsTriggered(q)) => return Ok(Decision::NeedsTriggered(q)),
+        Err(NoTargets::ManualBuild) => return Ok(Decision::ManualBuild),
+        Err(NoTargets::NoChange) => return Ok(Decision::NoChange),
+    };
+    Ok(Decision::Post(post(event, config, job, status, targets)))
+}
+
+/// Why a finished build's result goes nowhere (yet).
+enum NoTargets {
+    NeedsTriggered(u64),
+    ManualBuild,
+    NoChange,
+}
+
+/// Where a finished build's result goes, or why it goes nowhere yet. Only a
+/// clean build, or a presubmit build when manual builds do not vote, depends on what the bot
+/// triggered.
+fn targets(
+    event: &JenkinsEvent,
+    job: &str,
+    gerrit_ref: Option<GerritRef>,
+    triggered: Option<&[Triggered]>,
+    vote_on_manual_builds: bool,
+) -> Result<Targets, NoTargets> {
+    let needs_triggered = gerrit_ref.is_none() || !vote_on_manual_builds;
+    let ours: Vec<Triggered> = match (triggered, event.build.queue_id) {
+        (None, Some(q)) if needs_triggered => return Err(NoTargets::NeedsTriggered(q)),
         (Some(t), _) => t.iter().filter(|t| t.job == job).cloned().collect(),
-        (None, None) => Vec::new(),
-        (None, Some(_)) => Vec::new(),
+        (None, _) => Vec::new(),
     };
-    let targets = match gerrit_ref {
-        Some(_) if needs_triggered && ours.is_empty() => return Ok(Decision::ManualBuild),
-        Some(r) => Targets::Presubmit(r),
-        None if ours.is_empty() => return Ok(Decision::NoChange),
-        None => Targets::Clean(ours),
-    };
+    match gerrit_ref {
+        Some(_) if needs_triggered && ours.is_empty() => Err(NoTargets::ManualBuild),
+        Some(r) => Ok(Targets::Presubmit(r)),
+        None if ours.is_empty() => Err(NoTargets::NoChange),
+        None => Ok(Targets::Clean(ours)),
+    }
+}
+
+fn post(
+    event: &JenkinsEvent,
+    config: &Config,
+    job: String,
+    status: BuildResult,
+    targets: Targets,
+) -> Post {
+    let b = &event.build;
     let link = sanitize(&build_link(
         &config.build_listener.build_link,
         event,
@@ -167,7 +200,7 @@ pub fn decide(
         status: status.to_string(),
         git_ref: b.parameters.get("REF").cloned(),
     });
-    Ok(Decision::Post(Post {
+    Post {
         job,
         number: b.number,
         phase: b.phase.clone(),
@@ -175,7 +208,7 @@ pub fn decide(
         link,
         targets,
         verify,
-    }))
+    }
 }
 
 impl Post {

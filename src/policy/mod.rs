@@ -168,7 +168,7 @@ pub struct Identity<'a> {
 }
 
 /// Whether [`decide`] needs Gerrit's facts for this mail (so the poller can spare the call).
-pub fn needs_facts(n: &Notification, _cfg: &PresubmitConfig, _me: &Identity<'_>) -> bool {
+pub fn needs_facts(n: &Notification) -> bool {
     match n.message_type {
         MessageType::NewChange | MessageType::NewPatchSet => true,
         MessageType::Comment => n.review.as_ref().is_some_and(|r| r.may_concern_the_bot()),
@@ -303,33 +303,38 @@ fn run_commands(
             }
             continue;
         }
-        match c {
-            // `retry` rebuilds all of the project's jobs; a target builds the first one.
-            Command::Retry => out.extend(
-                cfg.jobs_for(&f.project)
-                    .iter()
-                    .map(|job| build(f, job, Trigger::Retry, None, false)),
-            ),
-            Command::Target { name, lunch_target } => out.push(build(
-                f,
-                cfg.job_for(&f.project),
-                Trigger::Target(name),
-                Some(lunch_target),
-                false,
-            )),
-            Command::Clean => out.push(Decision::Clean {
-                job: cfg.clean_job.clone(),
-                change_key: change_key(f),
-                patch_set: f.current_patch_set,
-            }),
-            Command::OkToTest => {}
-        }
+        out.extend(command(f, c, cfg));
     }
     if !unknown.is_empty() {
         out.push(Decision::Reply {
             message: command::unknown_command_reply(&unknown, &cfg.targets),
             patch_set: commented,
         });
+    }
+}
+
+/// What one known command (other than `ok-to-test`) builds.
+fn command(f: &ChangeFacts, c: Command, cfg: &PresubmitConfig) -> Vec<Decision> {
+    match c {
+        // `retry` rebuilds all of the project's jobs; a target builds the first one.
+        Command::Retry => cfg
+            .jobs_for(&f.project)
+            .iter()
+            .map(|job| build(f, job, Trigger::Retry, None, false))
+            .collect(),
+        Command::Target { name, lunch_target } => vec![build(
+            f,
+            cfg.job_for(&f.project),
+            Trigger::Target(name),
+            Some(lunch_target),
+            false,
+        )],
+        Command::Clean => vec![Decision::Clean {
+            job: cfg.clean_job.clone(),
+            change_key: change_key(f),
+            patch_set: f.current_patch_set,
+        }],
+        Command::OkToTest => Vec::new(),
     }
 }
 

@@ -345,7 +345,7 @@ fn the_bots_own_comments_do_nothing() {
     // Recognised by the account id Gerrit gives, whatever the mail's headers say.
     n.reply_to = vec![];
     n.review.as_mut().unwrap().author = Some("Dana Whitfield".into());
-    assert!(needs_facts(&n, &cfg(), &ME));
+    assert!(needs_facts(&n));
     assert_eq!(
         run(&n, Some(&f), &[]),
         vec![Decision::Skip(SkipReason::OwnComment)]
@@ -354,19 +354,11 @@ fn the_bots_own_comments_do_nothing() {
 
 #[test]
 fn facts_are_fetched_only_when_something_may_be_built_or_dropped() {
-    assert!(needs_facts(&mail(MessageType::NewChange), &cfg(), &ME));
-    assert!(!needs_facts(&mail(MessageType::Merged), &cfg(), &ME));
-    assert!(!needs_facts(
-        &comment(&["Code-Review+1"], "looks good"),
-        &cfg(),
-        &ME
-    ));
-    assert!(needs_facts(
-        &comment(&["Verified+1"], "looks good"),
-        &cfg(),
-        &ME
-    ));
-    assert!(needs_facts(&comment(&[], "bionicbb: retry"), &cfg(), &ME));
+    assert!(needs_facts(&mail(MessageType::NewChange)));
+    assert!(!needs_facts(&mail(MessageType::Merged)));
+    assert!(!needs_facts(&comment(&["Code-Review+1"], "looks good")));
+    assert!(needs_facts(&comment(&["Verified+1"], "looks good")));
+    assert!(needs_facts(&comment(&[], "bionicbb: retry")));
 }
 
 #[test]

@@ -18,22 +18,34 @@ pub const FAILURE_HINT: &str = "If you believe this Verified-1 was in error, +1 
 /// `<job> #<number> checkbuild <STATUS>: <link>`, Verified +1 on SUCCESS, -1 and the hint on
 /// FAILURE, no vote otherwise.
 pub fn presubmit_review(job: &str, number: u64, status: &BuildResult, link: &str) -> ReviewInput {
-    let (status_text, link) = (sanitize(&status.to_string()), sanitize(link));
-    let mut message = format!("{job} #{number} checkbuild {status_text}: {link}");
+    let line = checkbuild(job, &number.to_string(), &status.to_string(), link);
     let vote = match status {
         BuildResult::Success => Some(1),
-        BuildResult::Failure => {
-            message.push('\n');
-            message.push_str(FAILURE_HINT);
-            Some(-1)
-        }
+        BuildResult::Failure => Some(-1),
         _ => None,
     };
+    voted(vec![line], vote)
+}
+
+/// `<job> #<number> checkbuild <STATUS>: <link>`, the one line per build.
+fn checkbuild(job: &str, number: &str, status: &str, link: &str) -> String {
+    format!(
+        "{job} #{number} checkbuild {}: {}",
+        sanitize(status),
+        sanitize(link)
+    )
+}
+
+/// The review of `lines` with `vote` (and, for a -1, the hint that says how to lift it).
+fn voted(mut lines: Vec<String>, vote: Option<i32>) -> ReviewInput {
+    if vote == Some(-1) {
+        lines.push(FAILURE_HINT.to_string());
+    }
     let labels = vote
         .map(|v| (VERIFIED.to_string(), v))
         .into_iter()
         .collect();
-    ReviewInput::bot(Some(message), labels)
+    ReviewInput::bot(Some(lines.join("\n")), labels)
 }
 
 /// What the finished build `job #number` (reporting `status` at `link`) posts, given the
@@ -46,11 +58,7 @@ pub fn presubmit_post(
     siblings: Option<&[Sibling]>,
     cfg: &PresubmitConfig,
 ) -> ReviewInput {
-    let line = format!(
-        "{job} #{number} checkbuild {}: {}",
-        sanitize(&status.to_string()),
-        sanitize(link)
-    );
+    let line = checkbuild(job, &number.to_string(), &status.to_string(), link);
     let unlabelled = || ReviewInput::bot(Some(line.clone()), BTreeMap::new());
     if !cfg.is_voting_job(job) {
         return unlabelled();
@@ -63,43 +71,37 @@ pub fn presubmit_post(
     if voting.len() <= 1 {
         return presubmit_review(job, number, status, link);
     }
-    if !voting
+    let Some(statuses) = voting
         .iter()
-        .all(|s| s.status.is_some_and(BuildStatus::is_finished))
-    {
+        .map(|s| s.status.filter(|s| s.is_finished()))
+        .collect::<Option<Vec<_>>>()
+    else {
         return unlabelled();
-    }
-    let statuses: Vec<BuildStatus> = voting.iter().filter_map(|s| s.status).collect();
-    let vote = if statuses.contains(&BuildStatus::Failed) {
-        Some(-1)
-    } else if statuses.iter().all(|s| *s == BuildStatus::Successful) {
-        Some(1)
-    } else {
-        None
     };
-    let mut lines: Vec<String> = voting
+    let lines = voting
         .iter()
         .map(|s| {
             if s.job == job {
                 return line.clone();
             }
-            format!(
-                "{} #{} checkbuild {}: {}",
-                s.job,
-                s.number.map_or_else(|| "?".into(), |n| n.to_string()),
-                s.status.map_or("RUNNING", BuildStatus::result_name),
-                sanitize(s.url.as_deref().unwrap_or(""))
-            )
+            let number = s.number.map_or_else(|| "?".into(), |n| n.to_string());
+            let status = s.status.map_or("RUNNING", BuildStatus::result_name);
+            checkbuild(&s.job, &number, status, s.url.as_deref().unwrap_or(""))
         })
         .collect();
-    if vote == Some(-1) {
-        lines.push(FAILURE_HINT.to_string());
+    voted(lines, aggregate(&statuses))
+}
+
+/// The patch set's vote from its voting jobs' results: -1 if any failed, +1 if all
+/// succeeded, none otherwise.
+fn aggregate(statuses: &[BuildStatus]) -> Option<i32> {
+    if statuses.contains(&BuildStatus::Failed) {
+        Some(-1)
+    } else if statuses.iter().all(|s| *s == BuildStatus::Successful) {
+        Some(1)
+    } else {
+        None
     }
-    let labels = vote
-        .map(|v| (VERIFIED.to_string(), v))
-        .into_iter()
-        .collect();
-    ReviewInput::bot(Some(lines.join("\n")), labels)
 }
 
 #[cfg(test)]
