@@ -5,10 +5,12 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
+// tokio's clock, so a test with paused time sees the runner's waits as they are.
+use tokio::time::Instant;
 
 use crate::console;
 use crate::journal::{EventKind, IntentKind, NewEvent, now_ms};

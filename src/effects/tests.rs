@@ -370,7 +370,7 @@ async fn attempts(journal: &crate::journal::Journal) -> u32 {
         .map_or(0, |i| i.attempts)
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_runner_waits_while_the_foreground_is_busy_but_not_for_ever() {
     let busy = Foreground::new(2, Duration::from_millis(600));
     let held: Vec<_> = (0..3).map(|_| busy.enter()).collect();
@@ -379,6 +379,7 @@ async fn the_runner_waits_while_the_foreground_is_busy_but_not_for_ever() {
     let run = tokio::spawn(runner.run(async {
         let _ = stopped.await;
     }));
+    let started = tokio::time::Instant::now();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         attempts(&journal).await,
@@ -386,17 +387,21 @@ async fn the_runner_waits_while_the_foreground_is_busy_but_not_for_ever() {
         "attempted while 3 > 2 requests were in flight"
     );
     // Still busy: after `max_wait` the runner goes ahead anyway.
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while attempts(&journal).await == 0 && std::time::Instant::now() < deadline {
+    while attempts(&journal).await == 0 && started.elapsed() < Duration::from_secs(5) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(attempts(&journal).await, 1);
+    assert!(
+        started.elapsed() >= Duration::from_millis(600),
+        "went ahead after {:?}, before max_wait",
+        started.elapsed()
+    );
     drop(held);
     let _ = stop.send(());
     run.await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_runner_does_not_wait_for_a_quiet_foreground() {
     let quiet = Foreground::new(2, Duration::from_secs(60));
     let _two = (quiet.enter(), quiet.enter());
@@ -405,14 +410,19 @@ async fn the_runner_does_not_wait_for_a_quiet_foreground() {
     let run = tokio::spawn(runner.run(async {
         let _ = stopped.await;
     }));
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while attempts(&journal).await == 0 && std::time::Instant::now() < deadline {
+    let started = tokio::time::Instant::now();
+    while attempts(&journal).await == 0 && started.elapsed() < Duration::from_secs(120) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(
         attempts(&journal).await,
         1,
         "two in flight is not more than two"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "waited {:?}, as long as max_wait",
+        started.elapsed()
     );
     let _ = stop.send(());
     run.await.unwrap();
