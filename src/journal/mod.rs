@@ -20,6 +20,7 @@
 //! - One clock: every time is milliseconds since the Unix epoch ([`now_ms`]).
 //! - The file (and SQLite's `-wal`/`-shm` files, which copy its mode) is created 0600.
 
+mod as_of;
 pub mod builds;
 pub mod callbacks;
 pub mod events;
