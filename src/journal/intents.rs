@@ -133,10 +133,10 @@ pub struct Intent {
     pub updated: i64,
 }
 
-const COLUMNS: &str = "id, key, kind, change, patch_set, order_key, payload, source, state, \
+pub(super) const COLUMNS: &str = "id, key, kind, change, patch_set, order_key, payload, source, state, \
                        owner, attempts, doubt, last_error, outcome, created, updated";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<Intent> {
+pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<Intent> {
     Ok(Intent {
         id: r.get(0)?,
         key: r.get(1)?,
@@ -175,7 +175,7 @@ impl Owner {
         }
     }
 
-    fn lease_ms(&self) -> i64 {
+    pub(super) fn lease_ms(&self) -> i64 {
         i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX)
     }
 }
@@ -196,7 +196,7 @@ fn process_start(pid: u32) -> Option<String> {
 
 /// Whether `owner` is provably gone: it ran on this host and its process no longer exists
 /// (or the pid now belongs to another process). Anything else must wait for its lease.
-fn is_dead(owner: &str) -> bool {
+pub(super) fn is_dead(owner: &str) -> bool {
     let mut parts = owner.split('/');
     let (Some(h), Some(pid), Some(start)) = (parts.next(), parts.next(), parts.next()) else {
         return false;
@@ -257,23 +257,6 @@ pub(crate) fn upsert_repeatable(
     Ok(id)
 }
 
-/// What a claim by key found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Claim {
-    /// Claimed by the caller: carry it out and [`Journal::finish`] it.
-    Run(Intent),
-    /// Already done.
-    Done(Intent),
-    /// Ended in failure.
-    Failed(Intent),
-    /// Another live owner is carrying it out.
-    Held(Intent),
-    /// Not due yet (backoff), or waiting behind an older intent of its order key.
-    Waiting(Intent),
-    /// No intent has this key.
-    Missing(String),
-}
-
 /// How an attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Finish {
@@ -283,125 +266,6 @@ pub enum Finish {
     Retry { error: String, at: i64, doubt: bool },
     /// It will never happen.
     Failed { error: String },
-}
-
-fn release_dead_owners(c: &Connection, me: &Owner, now: i64) -> rusqlite::Result<()> {
-    let owners: Vec<String> = {
-        let mut st = c.prepare_cached(
-            "SELECT DISTINCT owner FROM intents
-             WHERE state = 'running' AND owner != ?1 AND lease_until >= ?2",
-        )?;
-        let rows = st.query_map(params![me.id, now], |r| r.get(0))?;
-        rows.collect::<rusqlite::Result<_>>()?
-    };
-    for owner in owners.iter().filter(|o| is_dead(o)) {
-        tracing::info!(owner = %owner, "taking over the intents of a process that is gone");
-        c.prepare_cached(
-            "UPDATE intents SET lease_until = 0 WHERE owner = ?1 AND state = 'running'",
-        )?
-        .execute(params![owner])?;
-    }
-    Ok(())
-}
-
-/// Claims `id` for `me`: running, leased, one more attempt; a crashed attempt becomes doubt.
-fn take(c: &Connection, id: i64, me: &Owner, now: i64) -> rusqlite::Result<Intent> {
-    c.prepare_cached(
-        "UPDATE intents SET doubt = CASE WHEN state = 'running' THEN 1 ELSE doubt END,
-                state = 'running', owner = ?2, lease_until = ?3, attempts = attempts + 1,
-                updated = ?4
-         WHERE id = ?1",
-    )?
-    .execute(params![id, me.id, now.saturating_add(me.lease_ms()), now])?;
-    c.prepare_cached(&format!("SELECT {COLUMNS} FROM intents WHERE id = ?1"))?
-        .query_row(params![id], from_row)
-}
-
-/// Whether an older intent of the same order key has not ended yet.
-fn behind_another(c: &Connection, intent: &Intent) -> rusqlite::Result<bool> {
-    let Some(order) = &intent.order_key else {
-        return Ok(false);
-    };
-    c.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM intents WHERE order_key = ?1
-                        AND state IN ('pending', 'running') AND id < ?2)",
-    )?
-    .query_row(params![order, intent.id], |r| r.get(0))
-}
-
-fn claim_one(c: &Connection, key: &str, me: &Owner, now: i64) -> rusqlite::Result<Claim> {
-    let Some(intent) = c
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM intents WHERE key = ?1"),
-            params![key],
-            from_row,
-        )
-        .optional()?
-    else {
-        return Ok(Claim::Missing(key.to_string()));
-    };
-    let (lease_until, next_attempt): (Option<i64>, i64) = c
-        .prepare_cached("SELECT lease_until, next_attempt FROM intents WHERE id = ?1")?
-        .query_row(params![intent.id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    match intent.state {
-        IntentState::Done => Ok(Claim::Done(intent)),
-        IntentState::Failed => Ok(Claim::Failed(intent)),
-        IntentState::Running
-            if intent.owner.as_deref() == Some(me.id.as_str())
-                || lease_until.unwrap_or(0) >= now =>
-        {
-            Ok(Claim::Held(intent))
-        }
-        IntentState::Pending if next_attempt > now => Ok(Claim::Waiting(intent)),
-        _ if behind_another(c, &intent)? => Ok(Claim::Waiting(intent)),
-        _ => Ok(Claim::Run(take(c, intent.id, me, now)?)),
-    }
-}
-
-fn claim_due(
-    c: &Connection,
-    kinds: &[IntentKind],
-    me: &Owner,
-    limit: usize,
-    now: i64,
-    pending_too: bool,
-) -> rusqlite::Result<Vec<Intent>> {
-    release_dead_owners(c, me, now)?;
-    let kinds: Vec<String> = kinds.iter().map(|k| format!("'{}'", k.as_str())).collect();
-    let kinds = kinds.join(", ");
-    // Each query walks `intents_due` (state, next_attempt) in order and stops after `limit`
-    // claimable rows: finished intents (nearly all of the table) are never read, and a backlog
-    // of pending ones is not sorted whole on every claim.
-    let behind = "(o.order_key IS NULL OR NOT EXISTS (
-                     SELECT 1 FROM intents e WHERE e.order_key = o.order_key
-                     AND e.state IN ('pending', 'running') AND e.id < o.id))";
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut found: Vec<(i64, i64)> = Vec::new();
-    if pending_too {
-        let sql = format!(
-            "SELECT id, next_attempt FROM intents o
-             WHERE state = 'pending' AND next_attempt <= ?1 AND kind IN ({kinds}) AND {behind}
-             ORDER BY next_attempt, id LIMIT ?2"
-        );
-        let mut st = c.prepare_cached(&sql)?;
-        let rows = st.query_map(params![now, limit], |r| Ok((r.get(1)?, r.get(0)?)))?;
-        found.extend(rows.collect::<rusqlite::Result<Vec<_>>>()?);
-    }
-    let sql = format!(
-        "SELECT id, next_attempt FROM intents o
-         WHERE state = 'running' AND owner != ?2 AND lease_until < ?1 AND kind IN ({kinds})
-           AND {behind}
-         ORDER BY next_attempt, id LIMIT ?3"
-    );
-    {
-        let mut st = c.prepare_cached(&sql)?;
-        let rows = st.query_map(params![now, me.id, limit], |r| Ok((r.get(1)?, r.get(0)?)))?;
-        found.extend(rows.collect::<rusqlite::Result<Vec<_>>>()?);
-    }
-    found.sort_unstable();
-    found.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let ids: Vec<i64> = found.into_iter().map(|(_, id)| id).collect();
-    ids.into_iter().map(|id| take(c, id, me, now)).collect()
 }
 
 pub(crate) fn finish(c: &Connection, id: i64, how: &Finish, now: i64) -> rusqlite::Result<()> {
@@ -432,48 +296,6 @@ pub(crate) fn finish(c: &Connection, id: i64, how: &Finish, now: i64) -> rusqlit
 }
 
 impl Journal {
-    /// Claims each key for `me` (see [`Claim`]), in one transaction.
-    pub async fn claim_keys(
-        &self,
-        keys: Vec<String>,
-        me: &Owner,
-    ) -> Result<Vec<Claim>, JournalError> {
-        let me = me.clone();
-        self.write(move |c| {
-            let now = now_ms();
-            release_dead_owners(c, &me, now)?;
-            keys.iter().map(|k| claim_one(c, k, &me, now)).collect()
-        })
-        .await
-    }
-
-    /// Claims up to `limit` due intents of `kinds`: pending ones whose time has come, and
-    /// running ones whose owner's lease expired; never one behind an older intent of its order.
-    pub async fn claim_due(
-        &self,
-        kinds: &[IntentKind],
-        me: &Owner,
-        limit: usize,
-    ) -> Result<Vec<Intent>, JournalError> {
-        let (kinds, me) = (kinds.to_vec(), me.clone());
-        self.write(move |c| claim_due(c, &kinds, &me, limit, now_ms(), true))
-            .await
-    }
-
-    /// Claims up to `limit` orphans of `kinds`: intents left running by an owner that is gone
-    /// (its lease expired, or its process died). Their effect may or may not have happened, so
-    /// they come back in doubt.
-    pub async fn claim_orphans(
-        &self,
-        kinds: &[IntentKind],
-        me: &Owner,
-        limit: usize,
-    ) -> Result<Vec<Intent>, JournalError> {
-        let (kinds, me) = (kinds.to_vec(), me.clone());
-        self.write(move |c| claim_due(c, &kinds, &me, limit, now_ms(), false))
-            .await
-    }
-
     /// Records how an attempt ended.
     pub async fn finish(&self, id: i64, how: Finish) -> Result<(), JournalError> {
         self.write(move |c| finish(c, id, &how, now_ms())).await
@@ -551,23 +373,6 @@ impl Journal {
             Ok(out)
         })
         .await
-    }
-
-    /// When the next pending intent of `kinds` is due (ms), if any.
-    pub async fn next_due(&self, kinds: &[IntentKind]) -> Result<Option<i64>, JournalError> {
-        let kinds: Vec<String> = kinds.iter().map(|k| format!("'{}'", k.as_str())).collect();
-        let kinds = kinds.join(", ");
-        // Index range scans on state (see `claim_due`), not a scan of every intent.
-        let sql = format!(
-            "SELECT MIN(at) FROM (
-               SELECT MIN(next_attempt) AS at FROM intents
-               WHERE state = 'pending' AND kind IN ({kinds})
-               UNION ALL
-               SELECT MIN(lease_until) FROM intents
-               WHERE state = 'running' AND kind IN ({kinds}))"
-        );
-        self.read(move |c| c.prepare_cached(&sql)?.query_row([], |r| r.get(0)))
-            .await
     }
 
     /// One intent by key.

@@ -421,7 +421,18 @@ BEGIN
 END;
 ";
 
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+/// Indexes that keep the cost of a claim, and of the due time, independent of how many
+/// intents wait (see [`super::claims`]): the open intents of each order key by id (the head of
+/// each is one seek, whatever waits behind it), the intents of no order key by due time, and
+/// pending intents by kind and age (giving up on stale reviews reads only those).
+const V5: &str = "
+CREATE INDEX intents_open_order ON intents (order_key, id)
+    WHERE state IN ('pending', 'running');
+CREATE INDEX intents_due_free ON intents (state, next_attempt, id) WHERE order_key IS NULL;
+CREATE INDEX intents_pending_age ON intents (kind, created) WHERE state = 'pending';
+";
+
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this release writes.
 pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -23,6 +23,7 @@
 mod as_of;
 pub mod builds;
 pub mod callbacks;
+mod claims;
 pub mod events;
 pub mod intents;
 pub mod mails;
@@ -44,8 +45,9 @@ use thiserror::Error;
 
 pub use builds::{BuildKind, BuildRow, BuildStatus, NewBuild, Sibling};
 pub use callbacks::{Accepted, CallbackPhase, Plan};
+pub use claims::Claim;
 pub use events::{Event, EventKind, NewEvent};
-pub use intents::{Claim, Finish, Intent, IntentKind, IntentState, NewIntent, Owner};
+pub use intents::{Finish, Intent, IntentKind, IntentState, NewIntent, Owner};
 pub use mails::MailAttempts;
 pub use migrations::LATEST_VERSION;
 pub use record::{BuildUpdate, Planned, Recorded};
