@@ -61,7 +61,10 @@ fn error_statuses_map_to_variants_callers_branch_on() {
             text,
             "Applying label \"Verified\": -1 is restricted\n\nACL info\n"
         ),
-        GerritError::Forbidden("Applying label \"Verified\": -1 is restricted ACL info".into())
+        GerritError::Forbidden {
+            host: "h".into(),
+            message: "Applying label \"Verified\": -1 is restricted ACL info".into()
+        }
     );
     assert_eq!(
         err(401, "text/html", "<html>Unauthorized</html>"),
@@ -123,7 +126,10 @@ fn transient_errors_are_the_retryable_ones() {
         GerritError::NotFound(String::new()),
         GerritError::Ambiguous(String::new()),
         GerritError::Conflict(String::new()),
-        GerritError::Forbidden(String::new()),
+        GerritError::Forbidden {
+            host: "h".into(),
+            message: String::new(),
+        },
         GerritError::Unauthorized { host: "h".into() },
         GerritError::Decode(String::new()),
     ] {

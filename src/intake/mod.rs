@@ -82,7 +82,14 @@ impl Intake {
             match self.gerrit.self_account_id().await {
                 Ok(bot) => me.bot_id = Some(bot),
                 Err(e) => {
-                    return Assessed::Failed(format!("cannot ask Gerrit who the bot is: {e}"));
+                    let why = format!("cannot ask Gerrit who the bot is: {e}");
+                    // Credentials, URL or permissions (SPEC §11): an ERROR line says what to
+                    // check, as when the change itself is refused; an outage stays quiet here.
+                    if e.is_operator_fixable() {
+                        let line = NewEvent::new(Kind::Error, &ctx, format!("{why}; will retry"));
+                        console::emit(&self.journal, line).await;
+                    }
+                    return Assessed::Failed(why);
                 }
             }
             match self.facts(n, &ctx, me.bot_id).await {
