@@ -78,19 +78,9 @@ impl Intake {
             bot_id: None,
         };
         let facts = if policy::needs_facts(n, presubmit, &me) {
-            // The bot knows its own comments by its account id, never by mail headers.
-            match self.gerrit.self_account_id().await {
+            match self.bot_id(&ctx).await {
                 Ok(bot) => me.bot_id = Some(bot),
-                Err(e) => {
-                    let why = format!("cannot ask Gerrit who the bot is: {e}");
-                    // Credentials, URL or permissions (SPEC §11): an ERROR line says what to
-                    // check, as when the change itself is refused; an outage stays quiet here.
-                    if e.is_operator_fixable() {
-                        let line = NewEvent::new(Kind::Error, &ctx, format!("{why}; will retry"));
-                        console::emit(&self.journal, line).await;
-                    }
-                    return Assessed::Failed(why);
-                }
+                Err(failed) => return failed,
             }
             match self.facts(n, &ctx, me.bot_id).await {
                 Ok(f) => Some(f),
@@ -99,19 +89,9 @@ impl Intake {
         } else {
             None
         };
-        let built = match &facts {
-            Some(f) => match self
-                .journal
-                .built_jobs(&policy::change_key(f), f.current_patch_set.0)
-                .await
-            {
-                Ok(b) => b,
-                Err(e) => {
-                    console::line(Kind::Error, &ctx, &format!("state database: {e}"));
-                    return Assessed::Failed(format!("state database: {e}"));
-                }
-            },
-            None => Vec::new(),
+        let built = match self.built(facts.as_ref(), &ctx).await {
+            Ok(b) => b,
+            Err(failed) => return failed,
         };
         let decisions = policy::decide(n, facts.as_ref(), &built, presubmit, &me);
         let key_base =
@@ -143,6 +123,37 @@ impl Intake {
             planned: plan.planned,
             events: plan.events,
         }
+    }
+
+    /// The bot's account id: it knows its own comments by it, never by mail headers.
+    async fn bot_id(&self, ctx: &str) -> Result<u64, Assessed> {
+        let e = match self.gerrit.self_account_id().await {
+            Ok(bot) => return Ok(bot),
+            Err(e) => e,
+        };
+        let why = format!("cannot ask Gerrit who the bot is: {e}");
+        // Credentials, URL or permissions (SPEC §11): an ERROR line says what to check, as when
+        // the change itself is refused; an outage stays quiet here.
+        if e.is_operator_fixable() {
+            let line = NewEvent::new(Kind::Error, ctx, format!("{why}; will retry"));
+            console::emit(&self.journal, line).await;
+        }
+        Err(Assessed::Failed(why))
+    }
+
+    /// The jobs that already built the change's current patch set (none without facts).
+    async fn built(&self, facts: Option<&ChangeFacts>, ctx: &str) -> Result<Vec<String>, Assessed> {
+        let Some(f) = facts else {
+            return Ok(Vec::new());
+        };
+        let key = policy::change_key(f);
+        self.journal
+            .built_jobs(&key, f.current_patch_set.0)
+            .await
+            .map_err(|e| {
+                console::line(Kind::Error, ctx, &format!("state database: {e}"));
+                Assessed::Failed(format!("state database: {e}"))
+            })
     }
 
     /// Records a plan's intents and events; returns the keys of the intents still to carry
