@@ -3,6 +3,10 @@
 //! fsynced) per second, from 32 concurrent keep-alive clients sending the plugin's four phases
 //! per build, with the answer latency (p50/p99), once with Gerrit answering in 20 ms and once
 //! in 1 s (reviews are posted in the background: a slow Gerrit must not slow the answers).
+//! These runs interleave the builds over 100 changes. A third run is a burst on one patch set:
+//! every callback is of a different build of the same patch set (one change, one patch set,
+//! many builds of the presubmit job), the load under which the journal's per-patch-set work
+//! (the newest build of each job, the vote over them) grows with every build.
 //!
 //! Wall-clock numbers on a shared 2-core machine: compare runs on the same machine only.
 //! `BENCH_BUILDS_PER_CLIENT` (default 500) sets the load. Also prints build-listener's RSS
@@ -22,8 +26,9 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(500);
     for gerrit in [Duration::from_millis(20), Duration::from_secs(1)] {
-        run(gerrit, per_client).await;
+        run(gerrit, per_client, 100).await;
     }
+    run(Duration::from_millis(20), per_client, 1).await;
 }
 
 /// Queues, runs and finishes `per_client` builds per client in the Jenkins stand-in (half
@@ -89,7 +94,8 @@ async fn seed_builds(
     out
 }
 
-async fn run(gerrit_latency: Duration, per_client: u64) {
+/// One run over `change_count` changes (1: the one-patch-set burst).
+async fn run(gerrit_latency: Duration, per_client: u64, change_count: usize) {
     let standins = Standins::start().await;
     let world = standins.world.clone();
     let port = {
@@ -100,7 +106,7 @@ async fn run(gerrit_latency: Duration, per_client: u64) {
     // On the project's disk, not a tmpfs: fsync must cost what it costs.
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
     let config = standins::operator_files(&standins, dir.path(), &url).expect("files");
-    let changes: Vec<u64> = (0..100)
+    let changes: Vec<u64> = (0..change_count)
         .map(|_| {
             world.gerrit_add_change(NewChange {
                 committer_email: "dev@google.com".into(),
@@ -169,8 +175,13 @@ async fn run(gerrit_latency: Duration, per_client: u64) {
     latencies.sort();
     let pct = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)];
     let rss = status_kb(child.id(), "VmHWM:");
+    let load = if change_count == 1 {
+        "one-patch-set burst".to_string()
+    } else {
+        format!("interleaved over {change_count} changes")
+    };
     println!(
-        "build-listener, Gerrit at {gerrit_latency:?}: {} callbacks ({CLIENTS} clients x \
+        "build-listener, {load}, Gerrit at {gerrit_latency:?}: {} callbacks ({CLIENTS} clients x \
          {per_client} builds x 4 phases) accepted durably in {elapsed:.2} s = {:.0}/s; answer \
          p50 {:?} p99 {:?} max {:?}; RSS idle {idle_rss} kB, peak {rss} kB; reviews posted meanwhile: {}; CPU per \
          callback: build-listener {:.0} µs, load generator and stand-ins {:.0} µs",

@@ -16,7 +16,7 @@ use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
-use crate::journal::{CounterRow, Journal, JournalError, OutboxRow, now_ms};
+use crate::journal::{CounterRow, IntentKind, Journal, JournalError, OutboxRow, now_ms};
 
 /// An outside service whose requests are timed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,17 +245,14 @@ fn encode(counters: &[CounterRow], outbox: &[OutboxRow], now: i64) -> String {
     registry.register(
         "bionicbb_outbox_pending",
         "Effects recorded but not yet carried out (intents pending or running), by kind",
-        gauge(
-            outbox
-                .iter()
-                .map(|o| Sample::Gauge(labelled("kind", &o.kind), o.pending as f64))
-                .collect(),
-        ),
+        gauge(per_kind(outbox, |o| o.pending as f64)),
     );
     registry.register(
         "bionicbb_outbox_oldest_age_seconds",
         "Age of the oldest effect not yet carried out, by kind (0 when none waits)",
-        gauge(outbox_ages(outbox, now)),
+        gauge(per_kind(outbox, |o| {
+            (now - o.oldest).max(0) as f64 / 1000.0
+        })),
     );
     registry.register(
         "bionicbb_request_duration_seconds",
@@ -287,21 +284,29 @@ fn gauge(samples: Vec<Sample>) -> Sampled {
     }
 }
 
-/// Every kind the runners carry out gets a sample, 0 when nothing waits, so that an alert on
-/// it has a series to look at.
-fn outbox_ages(outbox: &[OutboxRow], now: i64) -> Vec<Sample> {
-    let mut kinds: Vec<&str> = vec!["review", "drop_rejection", "trigger", "mail_move"];
+/// The intent kinds the runners carry out (`legacy` is only a key left by an earlier release).
+const KINDS: [IntentKind; 6] = [
+    IntentKind::Trigger,
+    IntentKind::Review,
+    IntentKind::DropRejection,
+    IntentKind::DropRequest,
+    IntentKind::MailMove,
+    IntentKind::Cancel,
+];
+
+/// One sample per kind: every kind the runners carry out gets one, 0 when nothing waits, so
+/// that an alert on it has a series to look at (a gauge absent until the first wait looks like
+/// a broken scrape, and `absent()` alerts cannot tell the two apart).
+fn per_kind(outbox: &[OutboxRow], value: impl Fn(&OutboxRow) -> f64) -> Vec<Sample> {
+    let mut kinds: Vec<&str> = KINDS.iter().map(|k| k.as_str()).collect();
     kinds.extend(outbox.iter().map(|o| o.kind.as_str()));
     kinds.sort_unstable();
     kinds.dedup();
     kinds
         .into_iter()
         .map(|k| {
-            let age = outbox
-                .iter()
-                .find(|o| o.kind == k)
-                .map_or(0.0, |o| (now - o.oldest).max(0) as f64 / 1000.0);
-            Sample::Gauge(labelled("kind", k), age)
+            let v = outbox.iter().find(|o| o.kind == k).map_or(0.0, &value);
+            Sample::Gauge(labelled("kind", k), v)
         })
         .collect()
 }
@@ -374,6 +379,39 @@ mod tests {
             "bionicbb_request_duration_seconds_sum{service=\"gerrit\"} 1.5",
             "bionicbb_request_duration_seconds_bucket{le=\"1.0\",service=\"gerrit\"} 3",
             "bionicbb_request_duration_seconds_count{service=\"gmail\"} 0",
+        ] {
+            assert!(text.contains(line), "no {line:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn every_kind_has_a_pending_and_an_age_sample_when_nothing_waits() {
+        let text = encode(&[], &[], 11_000);
+        for kind in KINDS {
+            let kind = kind.as_str();
+            for name in [
+                "bionicbb_outbox_pending",
+                "bionicbb_outbox_oldest_age_seconds",
+            ] {
+                let line = format!("{name}{{kind=\"{kind}\"}} 0.0");
+                assert!(text.contains(&line), "no {line:?} in\n{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_kind_that_waits_counts_beside_the_zeros_of_the_others() {
+        let outbox = vec![OutboxRow {
+            kind: "mail_move".into(),
+            pending: 3,
+            oldest: 8_000,
+        }];
+        let text = encode(&[], &outbox, 11_000);
+        for line in [
+            "bionicbb_outbox_pending{kind=\"mail_move\"} 3.0",
+            "bionicbb_outbox_pending{kind=\"review\"} 0.0",
+            "bionicbb_outbox_oldest_age_seconds{kind=\"mail_move\"} 3.0",
+            "bionicbb_outbox_oldest_age_seconds{kind=\"trigger\"} 0.0",
         ] {
             assert!(text.contains(line), "no {line:?} in\n{text}");
         }

@@ -23,20 +23,27 @@ pub enum GerritError {
     /// 409: the change's state forbids it (closed change, reducing a vote after submit).
     #[error("Gerrit: conflict: {0}")]
     Conflict(String),
-    /// 403: the account may not do this (e.g. `Applying label "Verified": -1 is restricted`).
-    #[error("Gerrit: forbidden: {0}")]
-    Forbidden(String),
+    /// 403: the account may not do this (e.g. `Applying label "Verified": -1 is restricted`),
+    /// or the netrc entry names another account than the bot's.
+    #[error(
+        "Gerrit at {host}: 403 forbidden: {message} (check that the account of the netrc entry \
+         `machine {}` is the bot's and may do this)",
+        netrc_machine(.host)
+    )]
+    Forbidden { host: String, message: String },
     /// 401: the netrc credentials were refused.
     #[error(
-        "Gerrit at {host}: 401 unauthorized (check the netrc entry for {host}: the login and \
-         the HTTP password from Settings > HTTP Credentials)"
+        "Gerrit at {host}: 401 unauthorized (check the netrc entry `machine {}`: the login and \
+         the HTTP password from Settings > HTTP Credentials)",
+        netrc_machine(.host)
     )]
     Unauthorized { host: String },
     /// A 3xx: API calls never follow redirects (a POST turned into a GET loses the vote; a
     /// redirect to a login page means the credentials or the URL are wrong).
     #[error(
         "Gerrit at {host}: HTTP {status} redirect to {location} (check [gerrit] url: REST calls \
-         must not be redirected, e.g. to a login page; and the netrc entry for {host})"
+         must not be redirected, e.g. to a login page; and the netrc entry `machine {}`)",
+        netrc_machine(.host)
     )]
     Redirect {
         host: String,
@@ -52,6 +59,17 @@ pub enum GerritError {
     /// No answer: connection refused, reset, timeout, DNS.
     #[error("Gerrit: request failed: {0}")]
     Transport(String),
+}
+
+/// The `machine` of the netrc entry the credentials for `host` (`name` or `name:port`, as
+/// [`super::Gerrit::host`] gives it) are read from: netrc names hosts without a port
+/// ([`crate::credentials::for_url`]), so that is what the operator must look for.
+pub fn netrc_machine(host: &str) -> String {
+    let url = format!("http://{host}/");
+    reqwest::Url::parse(&url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+        .unwrap_or_else(|| host.to_string())
 }
 
 impl GerritError {
@@ -73,7 +91,7 @@ impl GerritError {
         matches!(
             self,
             GerritError::Unauthorized { .. }
-                | GerritError::Forbidden(_)
+                | GerritError::Forbidden { .. }
                 | GerritError::Redirect { .. }
         )
     }
@@ -139,7 +157,10 @@ pub(super) fn interpret<T: DeserializeOwned>(
         401 => GerritError::Unauthorized {
             host: host.to_string(),
         },
-        403 => GerritError::Forbidden(message),
+        403 => GerritError::Forbidden {
+            host: host.to_string(),
+            message,
+        },
         404 if message.starts_with("Multiple changes found") => GerritError::Ambiguous(message),
         404 => GerritError::NotFound(message),
         409 => GerritError::Conflict(message),

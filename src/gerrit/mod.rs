@@ -457,7 +457,7 @@ impl Gerrit {
 }
 
 mod answer;
-pub use answer::GerritError;
+pub use answer::{GerritError, netrc_machine};
 use answer::{interpret, transport};
 
 mod setup;

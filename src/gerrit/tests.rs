@@ -69,7 +69,10 @@ fn error_statuses_map_to_variants_callers_branch_on() {
             text,
             "Applying label \"Verified\": -1 is restricted\n\nACL info\n"
         ),
-        GerritError::Forbidden("Applying label \"Verified\": -1 is restricted ACL info".into())
+        GerritError::Forbidden {
+            host: "h".into(),
+            message: "Applying label \"Verified\": -1 is restricted ACL info".into()
+        }
     );
     assert_eq!(
         err(401, "text/html", "<html>Unauthorized</html>"),
@@ -131,7 +134,10 @@ fn transient_errors_are_the_retryable_ones() {
         GerritError::NotFound(String::new()),
         GerritError::Ambiguous(String::new()),
         GerritError::Conflict(String::new()),
-        GerritError::Forbidden(String::new()),
+        GerritError::Forbidden {
+            host: "h".into(),
+            message: String::new(),
+        },
         GerritError::Unauthorized { host: "h".into() },
         GerritError::Decode(String::new()),
     ] {
@@ -461,7 +467,7 @@ async fn gerrit_refusals_map_to_their_variants() {
         .gerrit_forbid_label(s.world.gerrit_bot_account_id(), VERIFIED);
     assert!(matches!(
         g.post_review(&open.to_string(), "1", &verified(-1)).await,
-        Err(GerritError::Forbidden(m)) if m.contains("is restricted")
+        Err(GerritError::Forbidden { message, .. }) if message.contains("is restricted")
     ));
     let wrong = Gerrit::new(
         &s.gerrit_url,
@@ -515,4 +521,53 @@ async fn outages_are_transient_and_closed_ports_are_transport_errors() {
         matches!(e, GerritError::Transport(_)) && e.is_transient(),
         "{e:?}"
     );
+}
+
+/// A server on 127.0.0.1:0 that answers every request with `status` (and a `Location` for a
+/// 3xx), as a single-sign-on proxy or a Gerrit refusing the account would.
+async fn refusing(status: u16) -> String {
+    let app = axum::Router::new().fallback(move || async move {
+        let code = axum::http::StatusCode::from_u16(status).unwrap_or_default();
+        let location = [(
+            axum::http::header::LOCATION,
+            "https://sso.example.com/login",
+        )];
+        (code, location, "no")
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    url
+}
+
+#[tokio::test]
+async fn a_redirect_401_or_403_names_the_host_and_the_netrc_machine_to_check() {
+    for status in [302, 401, 403] {
+        let url = refusing(status).await;
+        let credentials = Credentials {
+            login: "bionicbb".into(),
+            password: Secret::new("pw"),
+        };
+        let g = Gerrit::new(&url, credentials, Duration::from_secs(5)).unwrap();
+        let e = g.self_account_id().await.unwrap_err();
+        assert!(e.is_operator_fixable(), "{status}: {e:?}");
+        let text = e.to_string();
+        let host = url.trim_start_matches("http://").trim_end_matches('/');
+        assert!(text.contains(&format!("Gerrit at {host}:")), "{text}");
+        assert!(text.contains("netrc entry `machine 127.0.0.1`"), "{text}");
+        assert!(!text.contains("pw"), "{text}");
+    }
+}
+
+#[test]
+fn the_netrc_machine_is_the_host_without_its_port() {
+    assert_eq!(netrc_machine("review.example.com"), "review.example.com");
+    assert_eq!(
+        netrc_machine("Review.Example.com:8443"),
+        "review.example.com"
+    );
+    assert_eq!(netrc_machine("127.0.0.1:29418"), "127.0.0.1");
+    assert_eq!(netrc_machine("[::1]:8080"), "[::1]");
 }

@@ -88,19 +88,9 @@ impl Intake {
             bot_account: &self.config.gerrit.bot_account,
             bot_id,
         };
-        let built = match &facts {
-            Some(f) => match self
-                .journal
-                .built_jobs(&policy::change_key(f), f.current_patch_set.0)
-                .await
-            {
-                Ok(b) => b,
-                Err(e) => {
-                    console::line(Kind::Error, &ctx, &format!("state database: {e}"));
-                    return Assessed::Failed(format!("state database: {e}"));
-                }
-            },
-            None => Vec::new(),
+        let built = match self.built(facts.as_ref(), &ctx).await {
+            Ok(b) => b,
+            Err(failed) => return failed,
         };
         let decisions = policy::decide(n, facts.as_ref(), &built, presubmit, &me);
         let key_base =
@@ -140,14 +130,24 @@ impl Intake {
         if !policy::needs_facts(n) {
             return Ok((None, None));
         }
-        // The bot knows its own comments by its account id, never by mail headers.
-        let bot = self
-            .gerrit
-            .self_account_id()
-            .await
-            .map_err(|e| Assessed::Failed(format!("cannot ask Gerrit who the bot is: {e}")))?;
+        let bot = self.bot_id(ctx).await?;
         let facts = self.facts(n, ctx, Some(bot)).await?;
         Ok((Some(facts), Some(bot)))
+    }
+
+    /// The jobs that already built the change's current patch set (none without facts).
+    async fn built(&self, facts: Option<&ChangeFacts>, ctx: &str) -> Result<Vec<String>, Assessed> {
+        let Some(f) = facts else {
+            return Ok(Vec::new());
+        };
+        let key = policy::change_key(f);
+        self.journal
+            .built_jobs(&key, f.current_patch_set.0)
+            .await
+            .map_err(|e| {
+                console::line(Kind::Error, ctx, &format!("state database: {e}"));
+                Assessed::Failed(format!("state database: {e}"))
+            })
     }
 
     /// SPEC §15 `cancel_superseded`: the waiting builds of older patch sets to cancel when the
@@ -169,6 +169,22 @@ impl Intake {
             .waiting_builds(&policy::change_key(f), f.current_patch_set.0)
             .await?;
         Ok(policy::plan_cancels(decisions, &waiting, ctx))
+    }
+
+    /// The bot's account id: it knows its own comments by it, never by mail headers.
+    async fn bot_id(&self, ctx: &str) -> Result<u64, Assessed> {
+        let e = match self.gerrit.self_account_id().await {
+            Ok(bot) => return Ok(bot),
+            Err(e) => e,
+        };
+        let why = format!("cannot ask Gerrit who the bot is: {e}");
+        // Credentials, URL or permissions (SPEC §11): an ERROR line says what to check, as when
+        // the change itself is refused; an outage stays quiet here.
+        if e.is_operator_fixable() {
+            let line = NewEvent::new(Kind::Error, ctx, format!("{why}; will retry"));
+            console::emit(&self.journal, line).await;
+        }
+        Err(Assessed::Failed(why))
     }
 
     /// Records a plan's intents and events; returns the keys of the intents still to carry

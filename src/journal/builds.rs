@@ -274,15 +274,25 @@ pub(crate) fn siblings(
     let Some((change, patch_set)) = own else {
         return Ok(None);
     };
+    // One seek per job of the patch set (a skip-scan of `builds_change` over its jobs), then
+    // the newest build of each: this runs in the writer's transaction for every build that
+    // finishes, so it must not read every build of the patch set (a patch set built 12,000
+    // times cost 40 ms per callback that way; this costs well under 1 ms).
     let mut st = c.prepare_cached(
-        "SELECT job, number, status, url FROM builds b
-         WHERE change = ?1 AND patch_set = ?2 AND kind = 'presubmit' AND target IS NULL
-           AND (status IS NULL OR status NOT IN ('not_triggered', 'cancelled'))
-           AND id = (SELECT MAX(id) FROM builds l WHERE l.change = b.change
-                     AND l.patch_set = b.patch_set AND l.job = b.job AND l.kind = 'presubmit'
-                     AND l.target IS NULL
-                     AND (l.status IS NULL OR l.status NOT IN ('not_triggered', 'cancelled')))
-         ORDER BY job",
+        "WITH RECURSIVE jobs(job) AS (
+             SELECT (SELECT min(job) FROM builds WHERE change = ?1 AND patch_set = ?2)
+             UNION ALL
+             SELECT (SELECT min(job) FROM builds
+                     WHERE change = ?1 AND patch_set = ?2 AND job > jobs.job)
+             FROM jobs WHERE jobs.job IS NOT NULL
+         )
+         SELECT b.job, b.number, b.status, b.url FROM jobs JOIN builds b ON b.id = (
+             SELECT MAX(id) FROM builds l
+             WHERE l.change = ?1 AND l.patch_set = ?2 AND l.job = jobs.job
+               AND l.kind = 'presubmit' AND l.target IS NULL
+               AND (l.status IS NULL OR l.status NOT IN ('not_triggered', 'cancelled')))
+         WHERE jobs.job IS NOT NULL
+         ORDER BY b.job",
     )?;
     let rows = st.query_map(params![change, patch_set], |r| {
         Ok(Sibling {

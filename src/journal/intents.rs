@@ -4,7 +4,16 @@
 //! Life of an intent: `pending` → claimed by one owner (`running`, with a lease the owner
 //! renews) → `done` or `failed`, or back to `pending` to be retried. A key that already has an
 //! intent is never recorded twice, so two processes deciding the same effect act once.
-//! This file records intents and their outcomes; [`super::claims`] hands them to owners.
+//!
+//! *Doubt*: a claim whose previous attempt may have reached the service without its outcome
+//! being recorded (the owner crashed, or the request timed out) is marked `doubt`; the effector
+//! then asks the service whether the effect already happened before trying again.
+//!
+//! An owner that crashed stops renewing its lease; another instance takes its intents over once
+//! the lease has expired, or at once when the owner is provably dead (same host, and its
+//! process is gone).
+
+use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -87,6 +96,59 @@ pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<Intent> {
         created: r.get(14)?,
         updated: r.get(15)?,
     })
+}
+
+/// One running instance that claims intents: `host/pid/start-time/nonce`, and its lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub id: String,
+    pub lease: Duration,
+}
+
+impl Owner {
+    /// This process, with `lease`. The start time tells a reused pid from the same process.
+    pub fn this_process(lease: Duration) -> Owner {
+        let pid = std::process::id();
+        let start = process_start(pid).unwrap_or_default();
+        Owner {
+            id: format!("{}/{pid}/{start}/{:08x}", host(), fastrand::u32(..)),
+            lease,
+        }
+    }
+
+    pub(super) fn lease_ms(&self) -> i64 {
+        i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// Field 22 of `/proc/<pid>/stat` (clock ticks since boot), read after the `)` that ends the
+/// command name (which may itself contain spaces and parentheses).
+fn process_start(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(19).map(str::to_string)
+}
+
+/// Whether `owner` is provably gone: it ran on this host and its process no longer exists
+/// (or the pid now belongs to another process). Anything else must wait for its lease.
+pub(super) fn is_dead(owner: &str) -> bool {
+    let mut parts = owner.split('/');
+    let (Some(h), Some(pid), Some(start)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    if h != host() || start.is_empty() {
+        return false;
+    }
+    match pid.parse::<u32>() {
+        Ok(pid) => process_start(pid).as_deref() != Some(start),
+        Err(_) => false,
+    }
 }
 
 /// Records `intent` unless its key exists; returns its id and whether it is new.
@@ -191,6 +253,69 @@ impl Journal {
         .await
     }
 
+    /// Extends the lease of everything `me` is running.
+    pub async fn renew(&self, me: &Owner) -> Result<(), JournalError> {
+        let me = me.clone();
+        self.write(move |c| {
+            let now = now_ms();
+            c.prepare_cached(
+                "UPDATE intents SET lease_until = ?2 WHERE owner = ?1 AND state = 'running'",
+            )?
+            .execute(params![me.id, now.saturating_add(me.lease_ms())])
+            .map(|_| ())
+        })
+        .await
+    }
+
+    /// Gives back what `me` is running (a graceful stop that could not finish it): pending
+    /// again, in doubt, due at once.
+    pub async fn abandon(&self, me: &Owner) -> Result<usize, JournalError> {
+        let me = me.clone();
+        self.write(move |c| {
+            let now = now_ms();
+            c.prepare_cached(
+                "UPDATE intents SET state = 'pending', doubt = 1, owner = NULL,
+                        lease_until = NULL, next_attempt = ?2, updated = ?2
+                 WHERE owner = ?1 AND state = 'running'",
+            )?
+            .execute(params![me.id, now])
+        })
+        .await
+    }
+
+    /// Marks pending intents of `kind` created before `before` (ms) as failed with `why`;
+    /// returns them. They stop holding back later intents of their order key.
+    pub async fn give_up(
+        &self,
+        kind: IntentKind,
+        before: i64,
+        why: &str,
+    ) -> Result<Vec<Intent>, JournalError> {
+        let why = why.to_string();
+        self.write(move |c| {
+            let now = now_ms();
+            let ids: Vec<i64> = {
+                let mut st = c.prepare_cached(
+                    "SELECT id FROM intents WHERE kind = ?1 AND state = 'pending' AND created < ?2",
+                )?;
+                let rows = st.query_map(params![kind.as_str(), before], |r| r.get(0))?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            let mut out = Vec::new();
+            for id in ids {
+                let error = Finish::Failed { error: why.clone() };
+                finish(c, id, &error, now)?;
+                out.push(c.query_row(
+                    &format!("SELECT {COLUMNS} FROM intents WHERE id = ?1"),
+                    params![id],
+                    from_row,
+                )?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     /// One intent by key.
     pub async fn intent(&self, key: &IntentKey) -> Result<Option<Intent>, JournalError> {
         let key = key.to_string();
@@ -214,4 +339,9 @@ impl Journal {
         })
         .await
     }
+}
+
+#[cfg(test)]
+pub(super) fn dead_owner_for_tests() -> String {
+    format!("{}/{}/{}/0", host(), u32::MAX - 1, "1")
 }

@@ -374,7 +374,65 @@ INSERT INTO changes (number, project, updated)
     ON CONFLICT (number) DO UPDATE SET project = COALESCE(project, excluded.project);
 ";
 
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+/// Each `status` event also keeps the build as it was at that change (its `builds` row id,
+/// target, queue id, link, start and finish times) and the bot's vote on its patch set then,
+/// written by the same triggers in the same transaction: the webhook posts every status change
+/// with the change as it was at that change, however late it reads the event (a build going
+/// `pending`, `building`, `failed` within one tail of the feed would otherwise be posted three
+/// times as `failed`). The columns are only added (no rewrite of `events`); rows written before
+/// stay NULL there and are read as the build's current row.
+const V4: &str = "
+ALTER TABLE events ADD COLUMN build_id INTEGER;
+ALTER TABLE events ADD COLUMN target TEXT;
+ALTER TABLE events ADD COLUMN queue_id INTEGER;
+ALTER TABLE events ADD COLUMN url TEXT;
+ALTER TABLE events ADD COLUMN started INTEGER;
+ALTER TABLE events ADD COLUMN finished INTEGER;
+ALTER TABLE events ADD COLUMN vote INTEGER;
+
+DROP TRIGGER builds_status_new;
+DROP TRIGGER builds_status_changed;
+CREATE TRIGGER builds_status_new AFTER INSERT ON builds
+WHEN NEW.status IS NOT NULL
+BEGIN
+    INSERT INTO events (at, kind, context, change, patch_set, job, build, status, text, process,
+                        build_id, target, queue_id, url, started, finished, vote)
+    VALUES (NEW.created, 'status', NEW.kind, NEW.change, NEW.patch_set, NEW.job, NEW.number,
+            NEW.status, NEW.job || COALESCE(' ' || NEW.target, '') || ': ' || NEW.status,
+            'gmail-listener', NEW.id, NEW.target, NEW.queue_id, NEW.url, NEW.started,
+            NEW.finished,
+            (SELECT vote FROM votes WHERE patch_set = NEW.patch_set
+               AND number = CAST(substr(NEW.change, instr(NEW.change, '~') + 1) AS INTEGER)));
+END;
+CREATE TRIGGER builds_status_changed AFTER UPDATE OF status ON builds
+WHEN NEW.status IS NOT OLD.status AND NEW.status IS NOT NULL
+BEGIN
+    INSERT INTO events (at, kind, context, change, patch_set, job, build, status, text, process,
+                        build_id, target, queue_id, url, started, finished, vote)
+    VALUES (CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER), 'status', NEW.kind,
+            NEW.change, NEW.patch_set, NEW.job, NEW.number, NEW.status,
+            NEW.job || COALESCE(' ' || NEW.target, '') || COALESCE(' #' || NEW.number, '')
+                || ': ' || NEW.status,
+            CASE WHEN NEW.status = 'not_triggered' THEN 'gmail-listener'
+                 ELSE 'build-listener' END,
+            NEW.id, NEW.target, NEW.queue_id, NEW.url, NEW.started, NEW.finished,
+            (SELECT vote FROM votes WHERE patch_set = NEW.patch_set
+               AND number = CAST(substr(NEW.change, instr(NEW.change, '~') + 1) AS INTEGER)));
+END;
+";
+
+/// Indexes that keep the cost of a claim, and of the due time, independent of how many
+/// intents wait (see [`super::claims`]): the open intents of each order key by id (the head of
+/// each is one seek, whatever waits behind it), the intents of no order key by due time, and
+/// pending intents by kind and age (giving up on stale reviews reads only those).
+const V5: &str = "
+CREATE INDEX intents_open_order ON intents (order_key, id)
+    WHERE state IN ('pending', 'running');
+CREATE INDEX intents_due_free ON intents (state, next_attempt, id) WHERE order_key IS NULL;
+CREATE INDEX intents_pending_age ON intents (kind, created) WHERE state = 'pending';
+";
+
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this release writes.
 pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;

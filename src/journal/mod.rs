@@ -21,6 +21,7 @@
 //! - One clock: every time is milliseconds since the Unix epoch ([`now_ms`]).
 //! - The file (and SQLite's `-wal`/`-shm` files, which copy its mode) is created 0600.
 
+mod as_of;
 pub mod builds;
 pub mod callbacks;
 pub mod claims;
@@ -45,9 +46,9 @@ use thiserror::Error;
 
 pub use builds::{BuildKind, BuildRow, BuildStatus, NewBuild, Sibling};
 pub use callbacks::{Accepted, CallbackPhase, OnFinish};
-pub use claims::{Claim, Owner};
+pub use claims::Claim;
 pub use events::{Event, EventKind, NewEvent};
-pub use intents::{Finish, Intent, IntentKind, IntentState, NewIntent};
+pub use intents::{Finish, Intent, IntentKind, IntentState, NewIntent, Owner};
 pub use mails::MailAttempts;
 pub use migrations::LATEST_VERSION;
 pub use record::{BuildUpdate, Planned, Recorded};

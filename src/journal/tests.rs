@@ -281,7 +281,7 @@ async fn an_expired_lease_or_a_dead_owner_hands_the_intent_over_in_doubt() {
     ));
     // An owner on this host whose process is gone, with a lease far in the future.
     let dead = Owner {
-        id: claims::dead_owner_for_tests(),
+        id: intents::dead_owner_for_tests(),
         lease: Duration::from_secs(3600),
     };
     assert!(matches!(
@@ -403,6 +403,85 @@ async fn intents_of_one_order_key_run_one_at_a_time_in_order() {
         .map(|i| i.key.to_string())
         .collect();
     assert_eq!(next, ["drop"]);
+}
+
+#[tokio::test]
+async fn intents_waiting_behind_a_running_head_are_neither_claimed_nor_due() {
+    let (_dir, j) = journal();
+    let mut planned: Vec<Planned> = (0..200)
+        .map(|i| {
+            Planned::new(intent(
+                &format!("r{i}"),
+                IntentKind::Review,
+                Some("change:1"),
+            ))
+        })
+        .collect();
+    planned.push(Planned::new(intent("t", IntentKind::Trigger, None)));
+    j.record(planned, vec![]).await.unwrap();
+    let me = owner(60_000);
+    let kinds = [IntentKind::Review, IntentKind::Trigger];
+    let first: Vec<String> = j
+        .claim_due(&kinds, &me, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.key.to_string())
+        .collect();
+    assert_eq!(first, ["r0", "t"]);
+    assert!(j.claim_due(&kinds, &me, 10).await.unwrap().is_empty());
+    // Only the head's lease is due: the 199 waiting behind it are not, though their time came.
+    let due = j.next_due(&kinds).await.unwrap().unwrap();
+    assert!(due > now_ms() + 50_000, "{due}");
+    let head = j.intent(&"r0".into()).await.unwrap().unwrap();
+    j.finish(
+        head.id,
+        Finish::Done {
+            outcome: String::new(),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(j.next_due(&kinds).await.unwrap().unwrap() <= now_ms());
+    let next: Vec<String> = j
+        .claim_due(&kinds, &me, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.key.to_string())
+        .collect();
+    assert_eq!(next, ["r1"]);
+}
+
+#[tokio::test]
+async fn siblings_are_the_newest_build_of_each_job_that_ran() {
+    let (_dir, j) = journal();
+    let rows = [
+        ("a", "a-job", None, 1, "failed"),
+        ("b", "a-job", None, 2, "successful"),
+        ("c", "a-job", None, 3, "cancelled"),
+        ("d", "a-job", Some("x86"), 4, "failed"),
+        ("e", "b-job", None, 5, "building"),
+        ("f", "b-job", None, 6, "not_triggered"),
+        ("g", "c-job", None, 7, "cancelled"),
+    ];
+    let siblings = j
+        .write(move |c| {
+            for (key, job, target, queue, status) in rows {
+                c.execute(
+                    "INSERT INTO builds (intent_key, kind, change, patch_set, job, target,
+                                         queue_id, number, status, created)
+                     VALUES (?1, 'presubmit', 'p~1', 2, ?2, ?3, ?4, ?4, ?5, 0)",
+                    rusqlite::params![key, job, target, queue, status],
+                )?;
+            }
+            builds::siblings(c, "a-job", 2)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    let got: Vec<(String, Option<u64>)> = siblings.into_iter().map(|s| (s.job, s.number)).collect();
+    assert_eq!(got, [("a-job".into(), Some(2)), ("b-job".into(), Some(5))]);
 }
 
 fn auto_build(key: &str, target: Option<&str>, once: bool) -> Planned {

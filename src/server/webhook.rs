@@ -1,5 +1,6 @@
 //! `[status] webhook_url` (SPEC §14): every change of a build's status (`pending` included)
-//! is POSTed as `{"payload": <the change as /api/v1/changes shows it>}`.
+//! is POSTed as `{"payload": <the change as /api/v1/changes shows it>}`, the change as it was
+//! at that status change ([`crate::journal::Journal::change_as_of`]).
 //!
 //! It follows the same feed as `/sse` (the journal's `status` events, of both processes) and
 //! sends each POST from a task of its own with a 10 s timeout, once: a slow or dead receiver
@@ -46,11 +47,14 @@ pub(super) async fn run(app: AppState, url: String) {
         if e.kind != EventKind::Status {
             continue;
         }
-        let Some(Ok((project, number))) = e.change.as_deref().map(parse_change) else {
+        let Some(Ok((_, number))) = e.change.as_deref().map(parse_change) else {
             continue;
         };
-        let view = match app.journal.change(project, number).await {
-            Ok(Some((view, _))) => view,
+        // The change as it was at this event, not as it is now: a build that went `pending`,
+        // `building`, `failed` within one tail of the feed is posted three times, each with
+        // its status then.
+        let view = match app.journal.change_as_of(number, w.id, w.event.at).await {
+            Ok(Some(view)) => view,
             Ok(None) => continue,
             Err(err) => {
                 tracing::warn!(error = %err, "webhook: cannot read the change");

@@ -486,6 +486,26 @@ async fn metrics_agree_with_what_the_standins_received() {
         sample(&text, "bionicbb_outbox_pending{kind=\"review\"}"),
         0.0
     );
+    // A kind with nothing waiting has a sample of 0, not no sample: an alert needs a series.
+    for kind in [
+        "trigger",
+        "review",
+        "drop_rejection",
+        "drop_request",
+        "mail_move",
+        "cancel",
+    ] {
+        for name in [
+            "bionicbb_outbox_pending",
+            "bionicbb_outbox_oldest_age_seconds",
+        ] {
+            let series = format!("{name}{{kind=\"{kind}\"}} ");
+            assert!(
+                text.lines().any(|l| l.starts_with(&series)),
+                "no {series:?} in\n{text}"
+            );
+        }
+    }
     assert_eq!(
         sample(&text, "bionicbb_outbox_oldest_age_seconds{kind=\"review\"}"),
         0.0

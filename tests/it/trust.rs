@@ -651,3 +651,35 @@ async fn a_jenkins_login_redirect_is_reported_with_the_host_and_the_mail_kept() 
     env.expect_builds(1);
     env.expect_trashed(&id);
 }
+
+#[tokio::test]
+async fn a_gerrit_401_or_403_is_an_error_line_naming_the_host_and_the_netrc_machine() {
+    let mut env = Env::new().await;
+    for (i, status) in [401u16, 403].into_iter().enumerate() {
+        let number = 50_050 + i as u64;
+        env.world.set_fault(
+            Service::Gerrit,
+            Fault::FailNext {
+                count: 1000,
+                status,
+            },
+        );
+        let n = env.change(number, &change_id_for(number));
+        let id = env.deliver(&MailSpec::new("newchange", n, 1).render());
+        assert_eq!(env.poll_once().await.left, 1);
+        env.expect_left(&id);
+        let lines = lines(&env).await;
+        assert!(
+            lines.iter().any(|l| l.starts_with("error(")
+                && l.contains("Gerrit at 127.0.0.1:")
+                && l.contains(&format!(": {status} "))
+                && l.contains("netrc entry `machine 127.0.0.1`")),
+            "{lines:#?}"
+        );
+        // Fixed: the next poll builds, once.
+        env.world.set_fault(Service::Gerrit, Fault::None);
+        env.poll_once().await;
+        env.expect_builds(1);
+        env.expect_trashed(&id);
+    }
+}

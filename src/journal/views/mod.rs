@@ -74,7 +74,7 @@ pub struct OutboxRow {
     pub oldest: i64,
 }
 
-fn to_u64(v: Option<i64>) -> Option<u64> {
+pub(super) fn to_u64(v: Option<i64>) -> Option<u64> {
     v.and_then(|v| u64::try_from(v).ok())
 }
 

@@ -3,7 +3,7 @@ use crate::jenkins::notification::*;
 use crate::policy::vote::presubmit_review;
 use crate::types::BuildResult as BuildStatus;
 
-const EXAMPLE: &str = include_str!("../../config.example.toml");
+const EXAMPLE: &str = include_str!("../../../config.example.toml");
 
 fn config() -> Config {
     Config::parse(EXAMPLE, "config.example.toml").unwrap()

@@ -481,5 +481,4 @@ fn post_line(
 }
 
 #[cfg(test)]
-#[path = "callback_tests.rs"]
 mod tests;
