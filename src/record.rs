@@ -232,3 +232,32 @@ impl Planned {
         }
     }
 }
+
+/// What a done effect did, kept in typed columns of its intent for the views and counters to
+/// read (never fields of the payload's JSON, whose names are free to change).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Effected {
+    /// The job a trigger queued.
+    pub job: Option<String>,
+    /// The bot's Verified vote the effect left on its patch set: a review's label as Gerrit
+    /// applied it, 0 after a dropped rejection.
+    pub vote: Option<i32>,
+    /// Where a mail went.
+    pub moved_to: Option<MovedTo>,
+}
+
+/// Where a filed mail went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MovedTo {
+    Trash,
+    SetAside,
+}
+
+impl MovedTo {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MovedTo::Trash => "trash",
+            MovedTo::SetAside => "set_aside",
+        }
+    }
+}

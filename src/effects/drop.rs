@@ -2,6 +2,7 @@
 //! 0 when it is negative and another account has voted Verified+1 on that patch set.
 
 use crate::gerrit::{ReviewInput, VERIFIED};
+use crate::journal::Effected;
 use crate::policy::{self, DropVerdict};
 
 use super::Effectors;
@@ -35,15 +36,17 @@ impl Effectors {
             };
             let bot_vote = votes.votes.iter().find(|(a, _)| *a == me).map(|&(_, v)| v);
             let verdict = policy::drop_verdict(votes.label_exists, person_plus_one, bot_vote);
+            let mut effected = Effected::default();
             if verdict == DropVerdict::Drop {
                 let review = ReviewInput::bot(None, [(VERIFIED.to_string(), 0)].into());
                 gerrit.post_review(change, revision, &review).await?;
+                effected.vote = Some(0);
             }
-            Ok(verdict.outcome(revision, bot_vote))
+            Ok((verdict.outcome(revision, bot_vote), effected))
         }
         .await;
         match result {
-            Ok(outcome) => Attempt::Done(outcome),
+            Ok((outcome, effected)) => Attempt::DoneAs(outcome, effected),
             Err(e) => gerrit_failure(e),
         }
     }

@@ -4,11 +4,12 @@
 //! and a single intent (a retry, or one a stopped process left) is a batch of one.
 //! Moving is idempotent: a mail seen again in the label is simply moved again.
 
-use crate::key::IntentKey;
 use std::collections::BTreeMap;
 
+use crate::key::IntentKey;
+
 use crate::gmail::{Gmail, GmailError};
-use crate::journal::{Claim, Finish, JournalError, Planned};
+use crate::journal::{Claim, Effected, Finish, JournalError, Planned};
 
 use super::outcome::{Attempt, no_client};
 use super::{Effect, Effectors, Payload};
@@ -94,6 +95,10 @@ impl Effectors {
         let finish = match &moved {
             Ok(outcome) => Finish::Done {
                 outcome: (*outcome).into(),
+                effected: Effected {
+                    moved_to: Some(super::outcome::moved_to(to)),
+                    ..Effected::default()
+                },
             },
             // Due again at once: the mail's own backoff paces the retry.
             Err(error) => Finish::Retry {

@@ -3,9 +3,11 @@
 //! change to the build row it implies. Shared by every effector.
 
 use crate::console::one_line_safe;
-use crate::gerrit::GerritError;
+use crate::gerrit::{GerritError, VERIFIED};
 use crate::jenkins::JenkinsError;
-use crate::journal::{BuildUpdate, EventKind, Finish, Intent, IntentKind, NewEvent, now_ms};
+use crate::journal::{
+    BuildUpdate, Effected, EventKind, Finish, Intent, IntentKind, MovedTo, NewEvent, now_ms,
+};
 
 use super::{Effect, Effectors, Payload};
 
@@ -21,7 +23,10 @@ pub(super) struct Outcome {
 
 /// What one attempt at the service gave.
 pub(super) enum Attempt {
+    /// Done, with what it did as the effect says ([`effected`]).
     Done(String),
+    /// Done, and it did this, not what the effect says (a review posted without its vote).
+    DoneAs(String, Effected),
     /// Worth retrying; `doubt`: the request may have taken effect.
     Retry {
         error: String,
@@ -42,7 +47,11 @@ impl Effectors {
     ) -> Outcome {
         let context = payload.map_or("effect", |p| p.context.as_str());
         match attempt {
-            Attempt::Done(outcome) => done(intent, payload, outcome),
+            Attempt::Done(outcome) => {
+                let effected = payload.map(|p| effected(&p.effect)).unwrap_or_default();
+                done(intent, payload, outcome, effected)
+            }
+            Attempt::DoneAs(outcome, effected) => done(intent, payload, outcome, effected),
             Attempt::Retry { error, doubt } => self.retry(intent, context, error, doubt),
             Attempt::Contradicted(error) => {
                 let verify = payload.and_then(|p| match &p.effect {
@@ -113,7 +122,12 @@ impl Effectors {
 
 /// Done: the intent's own event (with the outcome filled in), and for a trigger the queue item,
 /// for a cancel that took an item out of the queue the cancelled build.
-fn done(intent: &Intent, payload: Option<&Payload>, outcome: String) -> Outcome {
+fn done(
+    intent: &Intent,
+    payload: Option<&Payload>,
+    outcome: String,
+    effected: Effected,
+) -> Outcome {
     let mut events = Vec::new();
     if let Some(mut e) = payload.and_then(|p| p.done.clone()) {
         e.text = e.text.replace("{outcome}", &outcome);
@@ -135,9 +149,40 @@ fn done(intent: &Intent, payload: Option<&Payload>, outcome: String) -> Outcome 
         }
     };
     Outcome {
-        finish: Finish::Done { outcome },
+        finish: Finish::Done { outcome, effected },
         events,
         build,
+    }
+}
+
+/// What a done effect did when it did what it says: the job a trigger queued, the vote a
+/// review carried, where a mail went.
+pub(super) fn effected(effect: &Effect) -> Effected {
+    match effect {
+        Effect::Trigger { job, .. } => Effected {
+            job: Some(job.clone()),
+            ..Effected::default()
+        },
+        Effect::Review { review, .. } => Effected {
+            vote: review.labels.get(VERIFIED).copied(),
+            ..Effected::default()
+        },
+        Effect::MailMove { set_aside, .. } => Effected {
+            moved_to: Some(moved_to(set_aside.as_ref())),
+            ..Effected::default()
+        },
+        Effect::DropRejection { .. } | Effect::DropRequest { .. } | Effect::Cancel { .. } => {
+            Effected::default()
+        }
+    }
+}
+
+/// Where a mail moved to `set_aside` (None: the trash) went.
+pub(super) fn moved_to<T>(set_aside: Option<&T>) -> MovedTo {
+    if set_aside.is_some() {
+        MovedTo::SetAside
+    } else {
+        MovedTo::Trash
     }
 }
 

@@ -2,8 +2,9 @@
 //! A review that reports a build is first confirmed with Jenkins (SPEC §11), and its vote is
 //! left out when the revision is no longer the change's current patch set (SPEC §15).
 
-use crate::gerrit::ReviewInput;
+use crate::gerrit::{ReviewInput, VERIFIED};
 use crate::jenkins::JenkinsError;
+use crate::journal::Effected;
 
 use super::outcome::{Attempt, gerrit_failure, no_client};
 use super::{Effectors, Verify};
@@ -84,12 +85,15 @@ impl Effectors {
         let mut unlabelled = review.clone();
         unlabelled.labels.clear();
         match self.review(change, revision, &unlabelled).await {
-            Attempt::Done(outcome) => Attempt::Done(format!(
-                "{outcome} without a vote: patch set {revision} is superseded{}",
-                current
-                    .current_patch_set
-                    .map_or_else(String::new, |p| format!(" by {p}"))
-            )),
+            Attempt::Done(outcome) | Attempt::DoneAs(outcome, _) => Attempt::DoneAs(
+                format!(
+                    "{outcome} without a vote: patch set {revision} is superseded{}",
+                    current
+                        .current_patch_set
+                        .map_or_else(String::new, |p| format!(" by {p}"))
+                ),
+                Effected::default(),
+            ),
             other => other,
         }
     }
@@ -112,7 +116,19 @@ impl Effectors {
                 tracing::warn!(labels = ?dropped,
                     "Gerrit accepted the review but did not apply these labels: the project has \
                      no such label or the bot's account may not vote on it");
-                Attempt::Done(format!("posted; Gerrit dropped {}", dropped.join(", ")))
+                let verified_dropped = dropped.iter().any(|l| l.eq_ignore_ascii_case(VERIFIED));
+                let applied = Effected {
+                    vote: review
+                        .labels
+                        .get(VERIFIED)
+                        .copied()
+                        .filter(|_| !verified_dropped),
+                    ..Effected::default()
+                };
+                Attempt::DoneAs(
+                    format!("posted; Gerrit dropped {}", dropped.join(", ")),
+                    applied,
+                )
             }
             Err(e) => gerrit_failure(e),
         }

@@ -207,7 +207,11 @@ async fn a_trigger_in_doubt_that_jenkins_has_is_not_repeated() {
     assert_eq!(
         finish,
         Finish::Done {
-            outcome: q.queue_id.unwrap().to_string()
+            outcome: q.queue_id.unwrap().to_string(),
+            effected: crate::journal::Effected {
+                job: Some("bionic-presubmit".into()),
+                ..Default::default()
+            },
         }
     );
     assert_eq!(r.s.world.jenkins_queue().len(), 1, "triggered again");
@@ -291,7 +295,7 @@ async fn a_review_in_doubt_that_gerrit_has_is_not_posted_again() {
     let intent = in_doubt(&r.fx, review("r1", change, text)).await;
     let finish = r.fx.run(&intent).await.unwrap();
     assert!(
-        matches!(&finish, Finish::Done { outcome } if outcome.starts_with("posted (found message")),
+        matches!(&finish, Finish::Done { outcome, .. } if outcome.starts_with("posted (found message")),
         "{finish:?}"
     );
     assert_eq!(r.s.world.gerrit_reviews().len(), 1, "posted twice");
@@ -304,7 +308,11 @@ async fn a_review_in_doubt_that_gerrit_has_is_not_posted_again() {
     assert_eq!(
         r.fx.run(&other).await.unwrap(),
         Finish::Done {
-            outcome: "posted".into()
+            outcome: "posted".into(),
+            effected: crate::journal::Effected {
+                vote: Some(1),
+                ..Default::default()
+            },
         }
     );
     assert_eq!(r.s.world.gerrit_reviews().len(), 2);

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-pub use crate::record::{IntentKind, NewIntent};
+pub use crate::record::{Effected, IntentKind, MovedTo, NewIntent};
 
 use crate::key::IntentKey;
 
@@ -201,8 +201,9 @@ pub(crate) fn upsert_repeatable(
 /// How an attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Finish {
-    /// It happened (or a reconcile found it had); `outcome` is kept (e.g. a queue id).
-    Done { outcome: String },
+    /// It happened (or a reconcile found it had); `outcome` is kept (e.g. a queue id), and
+    /// what it did in typed columns.
+    Done { outcome: String, effected: Effected },
     /// Try again at `at` (ms). `doubt`: the attempt may have reached the service.
     Retry { error: String, at: i64, doubt: bool },
     /// It will never happen.
@@ -211,13 +212,20 @@ pub enum Finish {
 
 pub(crate) fn finish(c: &Connection, id: i64, how: &Finish, now: i64) -> rusqlite::Result<()> {
     match how {
-        Finish::Done { outcome } => c
+        Finish::Done { outcome, effected } => c
             .prepare_cached(
                 "UPDATE intents SET state = 'done', outcome = ?2, doubt = 0, owner = NULL,
-                    lease_until = NULL, updated = ?3
+                    lease_until = NULL, updated = ?3, job = ?4, vote = ?5, moved_to = ?6
              WHERE id = ?1",
             )?
-            .execute(params![id, outcome, now]),
+            .execute(params![
+                id,
+                outcome,
+                now,
+                effected.job,
+                effected.vote,
+                effected.moved_to.map(MovedTo::as_str)
+            ]),
         Finish::Retry { error, at, doubt } => c
             .prepare_cached(
                 "UPDATE intents SET state = 'pending', last_error = ?2, next_attempt = ?3,

@@ -48,7 +48,7 @@ pub use builds::{BuildKind, BuildRow, BuildStatus, NewBuild, Sibling};
 pub use callbacks::{Accepted, CallbackPhase, OnFinish};
 pub use claims::Claim;
 pub use events::{Event, EventKind, NewEvent};
-pub use intents::{Finish, Intent, IntentKind, IntentState, NewIntent, Owner};
+pub use intents::{Effected, Finish, Intent, IntentKind, IntentState, MovedTo, NewIntent, Owner};
 pub use mails::MailAttempts;
 pub use migrations::LATEST_VERSION;
 pub use record::{BuildUpdate, Planned, Recorded};

@@ -248,6 +248,7 @@ async fn a_key_is_recorded_once_and_claimed_by_one_owner() {
         id,
         Finish::Done {
             outcome: "7".into(),
+            effected: Default::default(),
         },
     )
     .await
@@ -438,6 +439,7 @@ async fn intents_waiting_behind_a_running_head_are_neither_claimed_nor_due() {
         head.id,
         Finish::Done {
             outcome: String::new(),
+            effected: Default::default(),
         },
     )
     .await
@@ -613,6 +615,7 @@ async fn a_pending_identical_request_is_merged_and_abandon_gives_back_in_doubt()
         again[0].id,
         Finish::Done {
             outcome: String::new(),
+            effected: Default::default(),
         },
     )
     .await
@@ -786,4 +789,90 @@ async fn the_log_starts_over_while_writes_never_stop() {
         "the log started over {} times in 3 s of {commits} commits (largest {biggest} bytes)",
         generations.len() - 1
     );
+}
+
+#[tokio::test]
+async fn counters_and_votes_read_what_the_effect_did_not_the_payload() {
+    let (_dir, j) = journal();
+    // Payloads that say nothing: only the typed columns written at the finish count.
+    let kinds = [
+        ("review", IntentKind::Review),
+        ("trigger", IntentKind::Trigger),
+        ("move", IntentKind::MailMove),
+        ("drop", IntentKind::DropRejection),
+    ];
+    let planned = kinds
+        .iter()
+        .map(|(key, kind)| {
+            let mut i = intent(key, *kind, None);
+            i.payload = "{}".into();
+            Planned::new(i)
+        })
+        .collect();
+    j.record(planned, vec![]).await.unwrap();
+    let me = owner(60_000);
+    let claims = j
+        .claim_keys(kinds.iter().map(|(k, _)| (*k).into()).collect(), &me)
+        .await
+        .unwrap();
+    let effected = [
+        Effected {
+            vote: Some(-1),
+            ..Effected::default()
+        },
+        Effected {
+            job: Some("android/bionic-presubmit".into()),
+            ..Effected::default()
+        },
+        Effected {
+            moved_to: Some(MovedTo::SetAside),
+            ..Effected::default()
+        },
+        Effected {
+            vote: Some(0),
+            ..Effected::default()
+        },
+    ];
+    for (claim, effected) in claims.into_iter().zip(effected) {
+        let Claim::Run(i) = claim else {
+            panic!("not claimed: {claim:?}");
+        };
+        let done = Finish::Done {
+            outcome: "done".into(),
+            effected,
+        };
+        j.finish(i.id, done).await.unwrap();
+    }
+    let counters: Vec<(String, String, u64)> = j
+        .counters()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.name, c.label, c.value))
+        .collect();
+    for want in [
+        ("reviews", "posted"),
+        ("builds_triggered", "android/bionic-presubmit"),
+        ("mails", "set_aside"),
+        ("drop_rejections", "removed"),
+    ] {
+        assert!(
+            counters
+                .iter()
+                .any(|(n, l, v)| (n.as_str(), l.as_str()) == want && *v == 1),
+            "{want:?} not counted once in {counters:?}"
+        );
+    }
+    // The review's -1, then the drop's 0, on patch set 1 of change 1.
+    let vote: i32 = j
+        .read(|c| {
+            c.query_row(
+                "SELECT vote FROM votes WHERE number = 1 AND patch_set = 1",
+                [],
+                |r| r.get(0),
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(vote, 0);
 }

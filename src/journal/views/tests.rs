@@ -119,7 +119,11 @@ async fn outcomes_are_counted_and_votes_remembered() {
             ],
         )?;
         c.execute(
-            "UPDATE intents SET state = 'done', updated = 7 WHERE key IN ('r', 't', 'm')",
+            // What each effect did is in the typed columns written with the state.
+            "UPDATE intents SET state = 'done', updated = 7,
+                vote = CASE key WHEN 'r' THEN -1 END, job = CASE key WHEN 't' THEN 'j' END,
+                moved_to = CASE key WHEN 'm' THEN 'trash' END
+             WHERE key IN ('r', 't', 'm')",
             [],
         )?;
         c.execute(
@@ -136,7 +140,7 @@ async fn outcomes_are_counted_and_votes_remembered() {
     assert_eq!(view.subject.as_deref(), Some("Fix it"));
     j.write(|c| {
         c.execute(
-            "UPDATE intents SET state = 'done', outcome = 'removed the bot''s Verified-1'
+            "UPDATE intents SET state = 'done', outcome = 'removed the bot''s Verified-1', vote = 0
              WHERE key = 'd'",
             [],
         )

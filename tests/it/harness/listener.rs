@@ -203,6 +203,7 @@ pub async fn record_clean(
             id,
             Finish::Done {
                 outcome: queue_id.to_string(),
+                effected: Default::default(),
             },
             vec![],
             Some(BuildUpdate::Queued {
