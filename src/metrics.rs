@@ -16,7 +16,7 @@ use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
-use crate::journal::{CounterRow, IntentKind, Journal, JournalError, OutboxRow, now_ms};
+use crate::journal::{CounterRow, IntentKind, Journal, JournalError, WaitingRow, now_ms};
 
 /// An outside service whose requests are timed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,11 +213,11 @@ fn labelled(name: &str, value: &str) -> Vec<(String, String)> {
 /// Renders the Prometheus text exposition of what the journal holds now.
 pub async fn render(journal: &Journal) -> Result<String, JournalError> {
     let counters = journal.counters().await?;
-    let outbox = journal.outbox().await?;
-    Ok(encode(&counters, &outbox, now_ms()))
+    let waiting = journal.waiting_intents().await?;
+    Ok(encode(&counters, &waiting, now_ms()))
 }
 
-fn encode(counters: &[CounterRow], outbox: &[OutboxRow], now: i64) -> String {
+fn encode(counters: &[CounterRow], waiting: &[WaitingRow], now: i64) -> String {
     let mut registry = Registry::default();
     for &(key, name, label, help) in COUNTERS {
         let samples = counters
@@ -245,12 +245,12 @@ fn encode(counters: &[CounterRow], outbox: &[OutboxRow], now: i64) -> String {
     registry.register(
         "bionicbb_outbox_pending",
         "Effects recorded but not yet carried out (intents pending or running), by kind",
-        gauge(per_kind(outbox, |o| o.pending as f64)),
+        gauge(per_kind(waiting, |o| o.pending as f64)),
     );
     registry.register(
         "bionicbb_outbox_oldest_age_seconds",
         "Age of the oldest effect not yet carried out, by kind (0 when none waits)",
-        gauge(per_kind(outbox, |o| {
+        gauge(per_kind(waiting, |o| {
             (now - o.oldest).max(0) as f64 / 1000.0
         })),
     );
@@ -297,15 +297,15 @@ const KINDS: [IntentKind; 6] = [
 /// One sample per kind: every kind the runners carry out gets one, 0 when nothing waits, so
 /// that an alert on it has a series to look at (a gauge absent until the first wait looks like
 /// a broken scrape, and `absent()` alerts cannot tell the two apart).
-fn per_kind(outbox: &[OutboxRow], value: impl Fn(&OutboxRow) -> f64) -> Vec<Sample> {
+fn per_kind(waiting: &[WaitingRow], value: impl Fn(&WaitingRow) -> f64) -> Vec<Sample> {
     let mut kinds: Vec<&str> = KINDS.iter().map(|k| k.as_str()).collect();
-    kinds.extend(outbox.iter().map(|o| o.kind.as_str()));
+    kinds.extend(waiting.iter().map(|o| o.kind.as_str()));
     kinds.sort_unstable();
     kinds.dedup();
     kinds
         .into_iter()
         .map(|k| {
-            let v = outbox.iter().find(|o| o.kind == k).map_or(0.0, &value);
+            let v = waiting.iter().find(|o| o.kind == k).map_or(0.0, &value);
             Sample::Gauge(labelled("kind", k), v)
         })
         .collect()
@@ -359,12 +359,12 @@ mod tests {
             row("request_count", "gerrit", 3),
             row("request_micros", "gerrit", 1_500_000),
         ];
-        let outbox = vec![OutboxRow {
+        let waiting = vec![WaitingRow {
             kind: "review".into(),
             pending: 2,
             oldest: 1_000,
         }];
-        let text = encode(&counters, &outbox, 11_000);
+        let text = encode(&counters, &waiting, 11_000);
         for line in [
             "bionicbb_mails_total{outcome=\"trashed\"} 3",
             "bionicbb_builds_triggered_total{job=\"bionic-presubmit\"} 2",
@@ -401,12 +401,12 @@ mod tests {
 
     #[test]
     fn a_kind_that_waits_counts_beside_the_zeros_of_the_others() {
-        let outbox = vec![OutboxRow {
+        let waiting = vec![WaitingRow {
             kind: "mail_move".into(),
             pending: 3,
             oldest: 8_000,
         }];
-        let text = encode(&[], &outbox, 11_000);
+        let text = encode(&[], &waiting, 11_000);
         for line in [
             "bionicbb_outbox_pending{kind=\"mail_move\"} 3.0",
             "bionicbb_outbox_pending{kind=\"review\"} 0.0",

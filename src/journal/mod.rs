@@ -53,7 +53,7 @@ pub use mails::MailAttempts;
 pub use migrations::LATEST_VERSION;
 pub use record::{BuildUpdate, Planned, Recorded};
 pub use retention::Pruned;
-pub use views::{BuildView, ChangeView, CounterRow, OutboxRow, PatchSetView};
+pub use views::{BuildView, ChangeView, CounterRow, PatchSetView, WaitingRow};
 
 /// How long a writer waits for the other process's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

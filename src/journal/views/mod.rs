@@ -67,7 +67,7 @@ pub struct CounterRow {
 
 /// Intents not yet carried out, per kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxRow {
+pub struct WaitingRow {
     pub kind: String,
     pub pending: u64,
     /// Creation time of the oldest (ms).
@@ -309,14 +309,14 @@ impl Journal {
     }
 
     /// Intents still to be carried out (pending or running), per kind.
-    pub async fn outbox(&self) -> Result<Vec<OutboxRow>, JournalError> {
+    pub async fn waiting_intents(&self) -> Result<Vec<WaitingRow>, JournalError> {
         self.read(|c| {
             let mut st = c.prepare_cached(
                 "SELECT kind, count(*), min(created) FROM intents
                  WHERE state IN ('pending', 'running') GROUP BY kind ORDER BY kind",
             )?;
             let rows = st.query_map([], |r| {
-                Ok(OutboxRow {
+                Ok(WaitingRow {
                     kind: r.get(0)?,
                     pending: to_u64(r.get(1)?).unwrap_or(0),
                     oldest: r.get(2)?,
