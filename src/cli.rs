@@ -74,10 +74,7 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
 
 /// `{:#}` joins the cause chain with `: `; newlines inside a cause would still break the line.
 pub fn one_line(e: &anyhow::Error) -> String {
-    format!("{e:#}")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+    crate::text::one_line(&format!("{e:#}"), usize::MAX)
 }
 
 /// `BIONICBB_LISTENER_TOKEN`: the shared secret of build-listener's POST endpoints, which

@@ -6,7 +6,7 @@
 //! ignoring ASCII case (an exact target match wins). Quoted (`> ...`) and indented lines and
 //! mentions in the middle of a line never run: the 2015 bot ran commands it found in quotes of
 //! earlier comments. The text given here is already free of inline file comments
-//! ([`crate::intake::mail::Review::command_text`]).
+//! ([`crate::hint::Review::command_text`]).
 //!
 //! Every command line is returned, in order, duplicates included; a `bionicbb:` line that is not
 //! a valid command is an [`UnknownCommand`] the caller answers once with
@@ -103,12 +103,7 @@ fn resolve(rest: &str, targets: &BTreeMap<String, String>) -> Result<Command, Un
 
 /// The text of an unknown command as it is safe to echo: one line, at most 40 characters.
 fn echo(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(MAX_ECHO)
-        .collect::<String>()
-        .trim()
-        .to_string()
+    crate::text::printable(s, MAX_ECHO).trim().to_string()
 }
 
 /// Every `bionicbb:` line of `text` as written (trailing whitespace dropped): what a mail's

@@ -82,16 +82,6 @@ pub fn escape(s: &str) -> String {
         .collect()
 }
 
-/// First `max` characters of `s`, whitespace runs collapsed: safe inside one line.
-pub fn one_line_safe(s: &str, max: usize) -> String {
-    let collapsed = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if collapsed.chars().count() > max {
-        collapsed.chars().take(max).collect::<String>() + "…"
-    } else {
-        collapsed
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

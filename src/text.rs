@@ -8,8 +8,60 @@ pub const MAX_WIRE_TEXT: usize = 1_000;
 /// in a link would start new lines, even command lines, in the bot's own message), cut to
 /// [`MAX_WIRE_TEXT`] characters.
 pub fn sanitize(s: &str) -> String {
+    sanitize_to(s, MAX_WIRE_TEXT)
+}
+
+/// `s` without control characters, cut to `max` characters.
+pub fn sanitize_to(s: &str, max: usize) -> String {
+    s.chars().filter(|c| !c.is_control()).take(max).collect()
+}
+
+/// First `max` characters of `s` with whitespace runs collapsed (newlines too), and `…` when
+/// cut: safe inside one log or console line.
+pub fn one_line(s: &str, max: usize) -> String {
+    let collapsed = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if collapsed.chars().count() > max {
+        collapsed.chars().take(max).collect::<String>() + "…"
+    } else {
+        collapsed
+    }
+}
+
+/// `s` with every control character (CR, LF, NUL...) a space, cut to `max` characters: a
+/// header or a command echoed back keeps its shape but cannot start a new line.
+pub fn printable(s: &str, max: usize) -> String {
     s.chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_WIRE_TEXT)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(max)
         .collect()
+}
+
+/// The error and its causes on one line (reqwest hides "connection refused" in the source).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_collapses_and_truncates() {
+        assert_eq!(one_line("a\n\n b  c", 10), "a b c");
+        assert_eq!(one_line("abcdef", 3), "abc…");
+    }
+
+    #[test]
+    fn printable_text_has_no_control_characters() {
+        assert_eq!(printable("a\r\nb\0c", 100), "a  b c");
+        assert_eq!(printable("abcdef", 3), "abc");
+        assert_eq!(sanitize("a\r\nb"), "ab");
+    }
 }

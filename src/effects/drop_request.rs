@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::credentials::Secret;
-use crate::jenkins::{error_chain, one_line};
+use crate::text::{error_chain, one_line};
 
 use super::Effectors;
 use super::outcome::{Attempt, no_client};

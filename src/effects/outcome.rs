@@ -2,12 +2,12 @@
 //! ([`Outcome`]): the finish (done, retry when, failed), the events that describe it, and the
 //! change to the build row it implies. Shared by every effector.
 
-use crate::console::one_line_safe;
 use crate::gerrit::{GerritError, VERIFIED};
 use crate::jenkins::JenkinsError;
 use crate::journal::{
     BuildUpdate, Effected, EventKind, Finish, Intent, IntentKind, MovedTo, NewEvent, now_ms,
 };
+use crate::text::one_line;
 
 use super::{Effect, Effectors, Payload};
 
@@ -112,7 +112,7 @@ impl Effectors {
         let mut e = NewEvent::new(
             EventKind::Error,
             context,
-            format!("{} => {who}: {}", intent.source, one_line_safe(what, 300)),
+            format!("{} => {who}: {}", intent.source, one_line(what, 300)),
         );
         e.change = intent.change.clone();
         e.patch_set = intent.patch_set;

@@ -4,12 +4,16 @@
 //! 400 with a JSON body, so the parser is chosen by `Content-Type`, never by status; and a 404
 //! `Multiple changes found` is [`GerritError::Ambiguous`], not "gone".
 
+use crate::text::one_line;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use serde::de::DeserializeOwned;
 use thiserror::Error;
 
 use super::ReviewResult;
+
+/// Error bodies may hold several lines (message + ACL info); logs want one, and not a page.
+const ERROR_BODY_CHARS: usize = 300;
 
 /// A Gerrit call that did not produce the expected answer. Callers branch on the variant.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -138,15 +142,23 @@ pub(super) fn interpret<T: DeserializeOwned>(
         parse_json::<ReviewResult>(body)
             .ok()
             .and_then(|r| r.error)
-            .unwrap_or_else(|| one_line(&String::from_utf8_lossy(strip_guard(body))))
+            .unwrap_or_else(|| {
+                one_line(
+                    &String::from_utf8_lossy(strip_guard(body)),
+                    ERROR_BODY_CHARS,
+                )
+            })
     } else {
-        one_line(&String::from_utf8_lossy(body))
+        one_line(&String::from_utf8_lossy(body), ERROR_BODY_CHARS)
     };
     if status.is_redirection() {
         let location = headers
             .get(reqwest::header::LOCATION)
             .and_then(|v| v.to_str().ok())
-            .map_or_else(|| "(no Location)".to_string(), one_line);
+            .map_or_else(
+                || "(no Location)".to_string(),
+                |l| one_line(l, ERROR_BODY_CHARS),
+            );
         return Err(GerritError::Redirect {
             host: host.to_string(),
             status: status.as_u16(),
@@ -186,15 +198,4 @@ pub(super) fn strip_guard(body: &[u8]) -> &[u8] {
 
 fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, GerritError> {
     serde_json::from_slice(strip_guard(body)).map_err(|e| GerritError::Decode(e.to_string()))
-}
-
-/// Error bodies may hold several lines (message + ACL info); logs want one, and not a page.
-fn one_line(s: &str) -> String {
-    let joined = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if joined.chars().count() > 300 {
-        let cut: String = joined.chars().take(300).collect();
-        format!("{cut}…")
-    } else {
-        joined
-    }
 }

@@ -1,6 +1,6 @@
 //! The mailbox: Gmail API v1 through google-gmail1, authorised with yup-oauth2 (`auth`); the
 //! incremental sync calls (`sync`) and the history cursor that decides what a poll reads
-//! ([`cursor`]).
+//! ([`crate::intake::cursor`]).
 //!
 //! Traps this module exists to contain (the API:
 //! <https://developers.google.com/gmail/api/reference/rest>):
@@ -292,7 +292,7 @@ fn map_error(e: google_gmail1::Error) -> GmailError {
                 .as_str()
                 .unwrap_or("")
                 .to_string(),
-            message: crate::jenkins::one_line(v["error"]["message"].as_str().unwrap_or(""), 200),
+            message: crate::text::one_line(v["error"]["message"].as_str().unwrap_or(""), 200),
         },
         E::Failure(resp) => GmailError::Api {
             code: resp.status().as_u16(),
@@ -307,7 +307,7 @@ fn map_error(e: google_gmail1::Error) -> GmailError {
                 GmailError::Auth(format!("{NOT_AUTHORISED} ({text})"))
             }
         }
-        E::HttpError(err) => GmailError::Transport(crate::jenkins::error_chain(&err)),
+        E::HttpError(err) => GmailError::Transport(crate::text::error_chain(&err)),
         E::Io(err) => GmailError::Transport(err.to_string()),
         E::JsonDecodeError(_, err) => GmailError::Decode(err.to_string()),
         other => GmailError::Decode(other.to_string()),

@@ -29,6 +29,7 @@ use mail_parser::{HeaderName, Message, MessageParser};
 use thiserror::Error;
 
 use crate::hint::{MessageType, Notification, Review};
+use crate::text::printable;
 
 /// Largest raw mail accepted. A normal mail with `sendemail.includeDiff` is a few MB.
 pub const MAX_MAIL_BYTES: usize = 10 * 1024 * 1024;
@@ -83,8 +84,11 @@ pub fn parse(raw: &[u8], senders: &[String]) -> Result<Notification, SetAside> {
         comment_date: fields.comment_date,
         sender,
         reply_to: reply_to(&message),
-        subject: message.subject().map(one_line).unwrap_or_default(),
-        message_id: message.message_id().map(one_line),
+        subject: message
+            .subject()
+            .map(|s| printable(s, usize::MAX))
+            .unwrap_or_default(),
+        message_id: message.message_id().map(|m| printable(m, usize::MAX)),
         review,
     })
 }
@@ -136,7 +140,7 @@ fn from_address(message: &Message<'_>) -> Result<String, SetAside> {
         .map(|list| {
             list.iter()
                 .filter_map(|a| a.address())
-                .map(|a| one_line(a.trim()).to_lowercase())
+                .map(|a| printable(a.trim(), usize::MAX).to_lowercase())
                 .collect()
         })
         .unwrap_or_default();
@@ -153,24 +157,17 @@ fn reply_to(message: &Message<'_>) -> Vec<String> {
         .map(|list| {
             list.iter()
                 .filter_map(|a| a.address())
-                .map(|a| one_line(a.trim()).to_lowercase())
+                .map(|a| printable(a.trim(), usize::MAX).to_lowercase())
                 .filter(|a| !a.is_empty())
                 .collect()
         })
         .unwrap_or_default()
 }
 
-/// Header text for logs and `Display`: control characters (CR, LF, NUL...) become spaces.
-fn one_line(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
-}
-
 /// Shortens untrusted text quoted in a [`SetAside`] reason.
 fn excerpt(s: &str) -> String {
     const MAX: usize = 100;
-    let mut out = one_line(s);
+    let mut out = printable(s, usize::MAX);
     if let Some((cut, _)) = out.char_indices().nth(MAX) {
         out.truncate(cut);
         out.push('…');

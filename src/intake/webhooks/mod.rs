@@ -17,6 +17,7 @@ use serde_json::Value;
 use crate::hint::{MessageType, Notification};
 use crate::intake::mail::review_of_change_message;
 use crate::key::HintKey;
+use crate::text;
 use crate::types::{PatchSet, Project};
 
 /// The largest event accepted: a commit message and its metadata, with room to spare.
@@ -95,7 +96,8 @@ pub fn parse(body: &[u8]) -> Result<Event, EventError> {
     if body.len() > MAX_EVENT_BYTES {
         return Err(EventError::TooLarge);
     }
-    let raw: Raw = serde_json::from_slice(body).map_err(|e| EventError::NotJson(one_line(&e)))?;
+    let raw: Raw = serde_json::from_slice(body)
+        .map_err(|e| EventError::NotJson(text::one_line(&e.to_string(), usize::MAX)))?;
     let kind = raw.kind.clone().ok_or(EventError::NoType)?;
     let message_type = match kind.as_str() {
         "patchset-created" => MessageType::NewPatchSet,
@@ -250,11 +252,7 @@ fn is_change_id(s: &str) -> bool {
 
 /// An unknown type, as it may be echoed in a log line.
 fn sanitize_kind(kind: &str) -> String {
-    kind.chars().filter(|c| !c.is_control()).take(64).collect()
-}
-
-fn one_line(e: &serde_json::Error) -> String {
-    e.to_string().replace('\n', " ")
+    text::sanitize_to(kind, 64)
 }
 
 #[cfg(test)]

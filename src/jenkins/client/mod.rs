@@ -13,6 +13,7 @@ use thiserror::Error;
 
 use crate::credentials::Credentials;
 use crate::metrics::{Service, Timings};
+use crate::text::{error_chain, one_line};
 use crate::types::encode_segment;
 
 /// Why a trigger failed. [`JenkinsError::is_transient`] says whether the next poll may succeed.
@@ -389,28 +390,6 @@ pub fn queue_id_from_location(location: &str) -> Option<u64> {
     id.parse().ok()
 }
 
-/// The error and its causes on one line (reqwest hides "connection refused" in the source).
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
-
-/// First `max` characters of `s` with whitespace runs collapsed: safe for a log line.
-pub(crate) fn one_line(s: &str, max: usize) -> String {
-    let collapsed = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if collapsed.chars().count() > max {
-        collapsed.chars().take(max).collect::<String>() + "…"
-    } else {
-        collapsed
-    }
-}
-
 mod setup;
 
 #[cfg(test)]
@@ -472,11 +451,5 @@ mod tests {
             &m(&[("REF", "refs/changes/45/123445/2")])
         ));
         assert!(same_trigger(&m(&[]), &m(&[])));
-    }
-
-    #[test]
-    fn one_line_collapses_and_truncates() {
-        assert_eq!(one_line("a\n\n b  c", 10), "a b c");
-        assert_eq!(one_line("abcdef", 3), "abc…");
     }
 }
