@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crate::config::{Config, ConfigError, PresubmitConfig};
 use crate::credentials::{self, Credentials, Secret};
+use crate::effects::BuildListener;
 use crate::gerrit::{Gerrit, GerritError};
 use crate::gmail::{Authorize, Gmail};
 use crate::jenkins::{Jenkins, JenkinsError};
@@ -363,18 +364,18 @@ async fn listener(config: &Config, token: Option<&Secret>) -> Vec<Line> {
     let url = config.build_listener.url.trim_end_matches('/');
     let health = format!("build-listener {url}: /healthz");
     let accepts = "build-listener accepts BIONICBB_LISTENER_TOKEN".to_string();
-    let http = match reqwest::Client::builder().timeout(TIMEOUT).build() {
+    let client = match BuildListener::new(url, token.cloned(), TIMEOUT) {
         Ok(c) => c,
         Err(e) => return vec![line(health, Err(e.to_string()))],
     };
-    let up = match http.get(format!("{url}/healthz")).send().await {
-        Ok(r) if r.status().is_success() => Ok(String::new()),
-        Ok(r) => Err(format!(
+    let up = match client.health().await {
+        Ok(s) if s.is_success() => Ok(String::new()),
+        Ok(s) => Err(format!(
             "answered HTTP {}: is [build_listener] url a build-listener?",
-            r.status().as_u16()
+            s.as_u16()
         )),
         Err(e) => Err(format!(
-            "cannot reach it ({e}): start build-listener, or fix [build_listener] url"
+            "{e}: start build-listener, or fix [build_listener] url"
         )),
     };
     if up.is_err() {
@@ -386,30 +387,19 @@ async fn listener(config: &Config, token: Option<&Secret>) -> Vec<Line> {
             ),
         ];
     }
-    // An incomplete request: rejected as such (4xx) once the token passed, so nothing is
-    // recorded; a 401 means the token was refused before the body was read.
-    let mut probe = http
-        .post(format!("{url}/drop-rejection"))
-        .header("content-type", "application/json")
-        .body("{}");
-    if let Some(t) = token {
-        probe = probe.bearer_auth(t.expose());
-    }
-    let accepted = match probe.send().await {
-        Ok(r) if r.status().as_u16() == 401 => Err(if token.is_some() {
+    let accepted = match client.probe_token().await {
+        Ok(s) if s.as_u16() == 401 => Err(if token.is_some() {
             "refused (401): give both processes the same BIONICBB_LISTENER_TOKEN".to_string()
         } else {
             "build-listener wants a token (401): set BIONICBB_LISTENER_TOKEN for gmail-listener"
                 .to_string()
         }),
-        Ok(r) if r.status().is_client_error() => {
-            Ok(format!("an incomplete request got {}", r.status().as_u16()))
-        }
-        Ok(r) => Err(format!(
+        Ok(s) if s.is_client_error() => Ok(format!("an incomplete request got {}", s.as_u16())),
+        Ok(s) => Err(format!(
             "an incomplete request got HTTP {}, expected a 4xx: is it a build-listener?",
-            r.status().as_u16()
+            s.as_u16()
         )),
-        Err(e) => Err(format!("cannot reach it: {e}")),
+        Err(e) => Err(e.to_string()),
     };
     vec![line(health, up), line(accepts, accepted)]
 }
@@ -425,12 +415,8 @@ async fn bind(config: &Config) -> Line {
         }
         Err(e) => {
             let url = config.build_listener.url.trim_end_matches('/');
-            let running = match reqwest::Client::builder().timeout(TIMEOUT).build() {
-                Ok(c) => c
-                    .get(format!("{url}/healthz"))
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success()),
+            let running = match BuildListener::new(url, None, TIMEOUT) {
+                Ok(c) => c.health().await.is_ok_and(|s| s.is_success()),
                 Err(_) => false,
             };
             if running {

@@ -77,6 +77,36 @@ impl BuildListener {
     }
 }
 
+impl BuildListener {
+    /// `GET /healthz`: the HTTP status build-listener answered.
+    pub async fn health(&self) -> Result<reqwest::StatusCode, ListenerError> {
+        let url = format!("{}/healthz", self.url.trim_end_matches('/'));
+        match self.http.get(url).send().await {
+            Ok(r) => Ok(r.status()),
+            Err(e) => Err(ListenerError::Transport(error_chain(&e))),
+        }
+    }
+
+    /// An incomplete `POST /drop-rejection` (`{}`): what `--check` asks to learn whether the
+    /// token is accepted without recording anything (a 4xx once the token passed, 401 when it
+    /// was refused). The HTTP status.
+    pub async fn probe_token(&self) -> Result<reqwest::StatusCode, ListenerError> {
+        let url = format!("{}/drop-rejection", self.url.trim_end_matches('/'));
+        let mut req = self
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .body("{}");
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t.expose());
+        }
+        match req.send().await {
+            Ok(r) => Ok(r.status()),
+            Err(e) => Err(ListenerError::Transport(error_chain(&e))),
+        }
+    }
+}
+
 impl Effectors {
     pub(super) async fn drop_request(&self, change_id: &str, patch_set: u32) -> Attempt {
         let Some(listener) = &self.listener else {

@@ -23,6 +23,7 @@ mod reconcile;
 mod review;
 mod runner;
 mod trigger;
+mod webhook;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +40,7 @@ pub use crate::intent::{Effect, Payload, Verify, order_key, plan};
 pub use drop_request::{BuildListener, ListenerError};
 pub use mail_move::{Destination, Moved, move_key, plan_move};
 pub use runner::{Backoff, Foreground, InFlight, Runner, renew_lease};
+pub use webhook::StatusWebhook;
 
 /// How much clocks may differ, and how coarse Gerrit's dates are, when a reconcile compares a
 /// service's time with the intent's.

@@ -9,30 +9,21 @@
 //! piling up tasks behind a receiver that hangs.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::json;
 use tokio::sync::Semaphore;
 
 use super::AppState;
 use super::views::{change_json, parse_change};
+use crate::effects::StatusWebhook;
 use crate::journal::EventKind;
-
-/// How long one POST may take.
-pub const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// POSTs waiting for an answer at most.
 pub const IN_FLIGHT: usize = 64;
 
 /// Sends the webhook for every status event from now on, until the server stops.
 pub(super) async fn run(app: AppState, url: String) {
-    let client = match reqwest::Client::builder()
-        .timeout(TIMEOUT)
-        .connect_timeout(TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("bionicbb/", env!("CARGO_PKG_VERSION")))
-        .build()
-    {
+    let client = match StatusWebhook::new(&url) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "cannot build the webhook's HTTP client: no webhooks");
@@ -67,15 +58,12 @@ pub(super) async fn run(app: AppState, url: String) {
                 this status change is not sent");
             continue;
         };
-        let (client, url, key) = (client.clone(), url.clone(), view.key());
+        let (client, key) = (client.clone(), view.key());
         let status = e.status.clone().unwrap_or_default();
         tokio::spawn(async move {
             let _permit = permit;
-            match client.post(&url).json(&body).send().await {
-                Ok(r) if r.status().is_success() => {
-                    tracing::debug!(change = %key, status = %status, "webhook sent");
-                }
-                Ok(r) => tracing::warn!(change = %key, http = %r.status(), "webhook refused"),
+            match client.post(&body).await {
+                Ok(()) => tracing::debug!(change = %key, status = %status, "webhook sent"),
                 Err(err) => tracing::warn!(change = %key, error = %err, "webhook failed"),
             }
         });
