@@ -1,6 +1,21 @@
 //! Text helpers shared by every layer: what goes into a Gerrit message, a log line or a console
 //! line from outside is made safe here, once.
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+/// Characters left unescaped in one URL path segment (RFC 3986 unreserved).
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Percent-encodes one URL path segment (`platform/bionic` -> `platform%2Fbionic`): a Gerrit
+/// REST id's parts, a Jenkins job's folders.
+pub fn encode_segment(s: &str) -> String {
+    utf8_percent_encode(s, SEGMENT).to_string()
+}
+
 /// Longest link or status from a callback put into a Gerrit message.
 pub const MAX_WIRE_TEXT: usize = 1_000;
 

@@ -6,20 +6,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use thiserror::Error;
-
-/// Characters left unescaped in one URL path segment (RFC 3986 unreserved).
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
-
-/// Percent-encodes one URL path segment (`platform/bionic` -> `platform%2Fbionic`).
-pub fn encode_segment(s: &str) -> String {
-    utf8_percent_encode(s, SEGMENT).to_string()
-}
 
 /// Errors from parsing an identifier.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -144,26 +131,8 @@ pub enum ChangeLocator {
 }
 
 impl ChangeLocator {
-    /// The `{change-id}` path segment, already percent-encoded.
-    pub fn rest_id(&self) -> String {
-        match self {
-            ChangeLocator::Number { project, number } => {
-                format!("{}~{}", encode_segment(project), number)
-            }
-            ChangeLocator::Triplet {
-                project,
-                branch,
-                change_id,
-            } => format!(
-                "{}~{}~{}",
-                encode_segment(project),
-                encode_segment(branch),
-                encode_segment(change_id)
-            ),
-        }
-    }
-
-    /// The form sent to build-listener's `/drop-rejection` (`project~number`, not encoded).
+    /// The change as the bot names it (`project~number`, else `project~branch~Change-Id`);
+    /// the Gerrit client makes the REST id of it.
     pub fn plain_id(&self) -> String {
         match self {
             ChangeLocator::Number { project, number } => format!("{project}~{number}"),
@@ -182,15 +151,6 @@ impl fmt::Display for ChangeLocator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.plain_id())
     }
-}
-
-/// Parses any Gerrit change id given by a caller (`project~number`, `project~branch~I…`, a bare
-/// number or Change-Id) into its percent-encoded REST form. The project part may contain `/`.
-pub fn rest_id_from_plain(id: &str) -> String {
-    id.split('~')
-        .map(encode_segment)
-        .collect::<Vec<_>>()
-        .join("~")
 }
 
 /// `build.phase`.
@@ -436,23 +396,17 @@ mod tests {
     }
 
     #[test]
-    fn locators_encode_projects_as_one_segment() {
+    fn locators_name_changes_as_gerrit_writes_them() {
         let n = ChangeLocator::Number {
             project: "platform/bionic".into(),
             number: 1234,
         };
-        assert_eq!(n.rest_id(), "platform%2Fbionic~1234");
         assert_eq!(n.plain_id(), "platform/bionic~1234");
         let t = ChangeLocator::Triplet {
             project: "platform/bionic".into(),
             branch: "main".into(),
             change_id: "I0123".into(),
         };
-        assert_eq!(t.rest_id(), "platform%2Fbionic~main~I0123");
-        assert_eq!(
-            rest_id_from_plain("platform/bionic~1234"),
-            "platform%2Fbionic~1234"
-        );
-        assert_eq!(rest_id_from_plain("I0123"), "I0123");
+        assert_eq!(t.plain_id(), "platform/bionic~main~I0123");
     }
 }

@@ -571,3 +571,17 @@ fn the_netrc_machine_is_the_host_without_its_port() {
     assert_eq!(netrc_machine("127.0.0.1:29418"), "127.0.0.1");
     assert_eq!(netrc_machine("[::1]:8080"), "[::1]");
 }
+
+#[test]
+fn rest_ids_are_made_here_once_whatever_form_the_change_came_in() {
+    assert_eq!(rest_id("platform/bionic~1234"), "platform%2Fbionic~1234");
+    assert_eq!(
+        rest_id("platform/bionic~main~I0123"),
+        "platform%2Fbionic~main~I0123"
+    );
+    assert_eq!(rest_id("1234"), "1234");
+    assert_eq!(rest_id("I0123"), "I0123");
+    // Intents of an earlier release hold the REST id already: not encoded twice.
+    assert_eq!(rest_id("platform%2Fbionic~1234"), "platform%2Fbionic~1234");
+    assert_eq!(rest_id("a b/c~5"), "a%20b%2Fc~5");
+}

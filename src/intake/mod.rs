@@ -280,7 +280,7 @@ impl Intake {
         bot_id: Option<u64>,
     ) -> Result<ChangeFacts, Assessed> {
         let locator = n.locator();
-        match self.gerrit.change_facts(&locator.rest_id()).await {
+        match self.gerrit.change_facts(&locator.plain_id()).await {
             Ok(mut f) => {
                 // For the status board: the change's subject and Change-Id.
                 if !self.dry_run
@@ -293,7 +293,7 @@ impl Intake {
                 if needs_comments(n, &f, &self.config.presubmit, bot_id) {
                     f.comments = self
                         .gerrit
-                        .patchset_comments(&locator.rest_id())
+                        .patchset_comments(&locator.plain_id())
                         .await
                         .map_err(|e| Assessed::Failed(format!("{locator}: {e}")))?;
                 }

@@ -4,12 +4,10 @@
 use crate::intent::{self, Effect, Payload};
 use crate::key::IntentKey;
 use crate::record::{EventKind as Kind, NewEvent, Planned};
-use crate::types::rest_id_from_plain;
 
 /// The intent, made at `at` (ms), of lifting the bot's Verified-1 from `change`'s patch set (the effector checks
 /// Gerrit for a person's Verified+1 first), and the line saying it is queued.
 pub fn drop_rejection(change: &str, patch_set: u32, at: i64) -> (Planned, NewEvent) {
-    let rest = rest_id_from_plain(change);
     let queued = NewEvent::new(
         Kind::Check,
         "drop-rejection",
@@ -26,13 +24,13 @@ pub fn drop_rejection(change: &str, patch_set: u32, at: i64) -> (Planned, NewEve
         // A unique key: the same request made again later is a new request (only an
         // identical one still pending is merged, by `record_deduped`).
         IntentKey::Drop {
-            change: rest.clone(),
+            change: change.to_string(),
             patch_set,
             at,
         },
         Payload {
             effect: Effect::DropRejection {
-                change: rest,
+                change: change.to_string(),
                 revision: patch_set.to_string(),
             },
             context: "gerrit".into(),

@@ -201,7 +201,7 @@ fn reply(
         step,
         Payload {
             effect: Effect::Review {
-                change: n.locator().rest_id(),
+                change: n.locator().plain_id(),
                 revision: patch_set.to_string(),
                 review: ReviewInput::bot(Some(message.to_string()), Default::default()),
                 verify: None,

@@ -13,8 +13,8 @@ use thiserror::Error;
 
 use crate::credentials::Credentials;
 use crate::metrics::{Service, Timings};
+use crate::text::encode_segment;
 use crate::text::{error_chain, one_line};
-use crate::types::encode_segment;
 
 /// Why a trigger failed. [`JenkinsError::is_transient`] says whether the next poll may succeed.
 #[derive(Debug, Error)]

@@ -11,7 +11,7 @@ use crate::intent::{self, Effect, Payload, Verify};
 use crate::jenkins::notification::JenkinsEvent;
 use crate::key::IntentKey;
 use crate::record::{EventKind as Kind, NewEvent, Planned};
-use crate::types::{BuildResult, GerritRef, IdError, Phase, Sibling, rest_id_from_plain};
+use crate::types::{BuildResult, GerritRef, IdError, Phase, Sibling};
 
 use crate::text::sanitize;
 
@@ -35,7 +35,7 @@ pub struct Triggered {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
     pub review: ReviewInput,
-    /// The percent-encoded REST change id.
+    /// The change as the bot names it (`project~number`, or the number a build's REF gives).
     pub change: String,
     /// A patch-set number.
     pub revision: String,
@@ -236,7 +236,7 @@ impl Post {
                 .iter()
                 .map(|t| Item {
                     review: clean_review(&self.job, self.number, &self.status, &self.link),
-                    change: rest_id_from_plain(&t.change_key),
+                    change: t.change_key.clone(),
                     revision: t.patch_set.to_string(),
                     source: source.clone(),
                 })
@@ -266,9 +266,7 @@ impl Post {
     /// re-sends and the second finished phase find it already recorded, and a callback
     /// Jenkins contradicted does not stand in the way of the genuine one.
     fn review_intent(&self, item: &Item, only_if_current: bool) -> Planned {
-        let change = percent_encoding::percent_decode_str(&item.change)
-            .decode_utf8_lossy()
-            .into_owned();
+        let change = item.change.clone();
         let key = IntentKey::Review {
             job: self.job.clone(),
             number: self.number,
@@ -468,7 +466,7 @@ fn post_line(
         None if r.message.as_deref() == Some(CLEAN_DONE) => (Kind::Clean, " out/ removed".into()),
         None => (Kind::Check, " no vote".to_string()),
     };
-    let change = percent_encoding::percent_decode_str(&item.change).decode_utf8_lossy();
+    let change = &item.change;
     let more = match items.len() {
         0 | 1 => String::new(),
         n => format!(" (and {} more changes that asked)", n - 1),

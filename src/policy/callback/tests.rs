@@ -231,7 +231,7 @@ fn a_clean_build_posts_on_the_change_that_asked() {
         &c,
         Some(std::slice::from_ref(&t)),
     ));
-    assert_eq!(item.change, "platform%2Fbionic~123445");
+    assert_eq!(item.change, "platform/bionic~123445");
     assert_eq!(item.revision, "3");
     let r = item.review;
     assert_eq!(r.message.as_deref(), Some("out/ directory removed"));
