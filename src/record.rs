@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::key::IntentKey;
+use crate::types::ChangeRef;
 
 /// What kind of effect an intent is; decides which effector carries it out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -204,7 +205,7 @@ impl BuildKind {
 pub struct NewBuild {
     pub kind: BuildKind,
     /// `project~number`.
-    pub change: String,
+    pub change: ChangeRef,
     pub patch_set: u32,
     pub job: String,
     /// `LUNCH_TARGET`, when a target command asked for one.

@@ -13,6 +13,8 @@ use thiserror::Error;
 pub enum IdError {
     #[error("`{0}` is not a change ref (expected refs/changes/NN/CHANGE/PATCHSET)")]
     NotAChangeRef(String),
+    #[error("`{0}` is not a change (expected project~number)")]
+    NotAChange(String),
     #[error("`{0}` is not a patch set number")]
     BadPatchSet(String),
     #[error(
@@ -110,6 +112,42 @@ impl Project {
 impl fmt::Display for Project {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// A change as the bot keeps it: `project~number`. Numbers are unique on a server; the project
+/// makes the name readable and the REST id unambiguous (the Gerrit client encodes it).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChangeRef {
+    pub project: String,
+    pub number: u64,
+}
+
+impl fmt::Display for ChangeRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}~{}", self.project, self.number)
+    }
+}
+
+impl From<&ChangeRef> for String {
+    fn from(c: &ChangeRef) -> String {
+        c.to_string()
+    }
+}
+
+impl FromStr for ChangeRef {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<ChangeRef, IdError> {
+        let bad = || IdError::NotAChange(s.chars().take(120).collect());
+        let (project, number) = s.rsplit_once('~').ok_or_else(bad)?;
+        let number: u64 = number.parse().map_err(|_| bad())?;
+        if project.is_empty() || project.contains('~') || number == 0 {
+            return Err(bad());
+        }
+        Ok(ChangeRef {
+            project: project.to_string(),
+            number,
+        })
     }
 }
 
@@ -351,6 +389,17 @@ pub struct Sibling {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn changes_are_project_tilde_number_and_read_back_so() {
+        let c: ChangeRef = "platform/bionic~1234".parse().unwrap();
+        assert_eq!(c.project, "platform/bionic");
+        assert_eq!(c.number, 1234);
+        assert_eq!(c.to_string(), "platform/bionic~1234");
+        for bad in ["", "1234", "~5", "p~x", "p~0", "p~main~I0123", "p~-1"] {
+            assert!(bad.parse::<ChangeRef>().is_err(), "{bad:?} parsed");
+        }
+    }
 
     #[test]
     fn change_refs_round_trip() {

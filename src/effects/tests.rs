@@ -35,7 +35,7 @@ fn payloads_round_trip_through_the_journal_text() {
         "r".into(),
         Payload {
             effect: Effect::DropRejection {
-                change: "platform%2Fbionic~7".into(),
+                change: "platform%2Fbionic~7".parse().unwrap(),
                 revision: "2".into(),
             },
             context: "gerrit".into(),
@@ -154,7 +154,7 @@ fn trigger(key: &str, r: &str, target: Option<&str>) -> Planned {
     );
     p.build = Some(crate::journal::NewBuild {
         kind: crate::journal::BuildKind::Presubmit,
-        change: "platform/bionic~1".into(),
+        change: "platform/bionic~1".parse().unwrap(),
         patch_set: 1,
         job: "bionic-presubmit".into(),
         target: target.map(String::from),
@@ -347,7 +347,7 @@ async fn yielding_runner(
         "drop:x".into(),
         Payload {
             effect: Effect::DropRejection {
-                change: "p~1".into(),
+                change: "p~1".parse().unwrap(),
                 revision: "1".into(),
             },
             context: "gerrit".into(),

@@ -114,11 +114,14 @@ impl Callbacks {
                     .builds_by_queue_id(queue_id)
                     .await?
                     .into_iter()
-                    .map(|r| Triggered {
-                        queue_id,
-                        job: r.job,
-                        change_key: r.change,
-                        patch_set: r.patch_set,
+                    // The bot writes every build's change as project~number.
+                    .filter_map(|r| {
+                        Some(Triggered {
+                            queue_id,
+                            change_key: r.change.parse().ok()?,
+                            job: r.job,
+                            patch_set: r.patch_set,
+                        })
                     })
                     .collect();
                 Ok(callback::decide(event, &self.config, Some(&triggered))?)

@@ -15,6 +15,7 @@ use crate::gerrit::OpenChange;
 use crate::hint::{MessageType, Notification};
 use crate::journal::{JournalError, NewEvent, now_ms};
 use crate::key::HintKey;
+use crate::types::ChangeRef;
 use crate::types::{PatchSet, Project};
 
 use super::{Assessed, Carried, Done, Intake};
@@ -131,7 +132,10 @@ impl Intake {
         c: &OpenChange,
         report: &mut Reconciled,
     ) -> Result<(), String> {
-        let key = format!("{}~{}", c.project, c.number);
+        let key = ChangeRef {
+            project: c.project.clone(),
+            number: c.number,
+        };
         let built = self
             .journal
             .built_jobs(&key, c.current_patch_set)
@@ -145,7 +149,7 @@ impl Intake {
         let n = hint(c);
         let ctx = n.message_type.to_string();
         let fallback = HintKey::Reconcile {
-            change: key.clone(),
+            change: key.to_string(),
             patch_set: c.current_patch_set,
         };
         match self.assess(&n, &fallback).await {

@@ -7,6 +7,7 @@
 
 use rusqlite::{Connection, Row, params};
 
+use crate::types::ChangeRef;
 pub use crate::types::{BuildStatus, Sibling};
 
 pub use crate::record::{BuildKind, NewBuild};
@@ -69,9 +70,10 @@ pub(crate) fn already_built(
                         AND (status IS NULL OR status != 'not_triggered')
                         AND (intent_key IS NULL OR intent_key != ?4))",
     )?
-    .query_row(params![b.change, b.patch_set, b.job, except_key], |r| {
-        r.get(0)
-    })
+    .query_row(
+        params![b.change.to_string(), b.patch_set, b.job, except_key],
+        |r| r.get(0),
+    )
 }
 
 pub(crate) fn insert(
@@ -87,7 +89,7 @@ pub(crate) fn insert(
     .execute(params![
         intent_key,
         b.kind.as_str(),
-        b.change,
+        b.change.to_string(),
         b.patch_set,
         b.job,
         b.target,
@@ -162,7 +164,7 @@ impl Journal {
     /// command).
     pub async fn built_jobs(
         &self,
-        change: &str,
+        change: &ChangeRef,
         patch_set: u32,
     ) -> Result<Vec<String>, JournalError> {
         let change = change.to_string();
@@ -209,7 +211,7 @@ impl Journal {
     /// newer patch set supersedes (SPEC §15 `cancel_superseded`). `(queue id, job, patch set)`.
     pub async fn waiting_builds(
         &self,
-        change: &str,
+        change: &ChangeRef,
         patch_set: u32,
     ) -> Result<Vec<(u64, String, u32)>, JournalError> {
         let change = change.to_string();

@@ -87,7 +87,9 @@ async fn a_database_made_by_the_first_release_is_migrated() {
     assert_eq!(version, LATEST_VERSION);
     // What was built stays built, and the clean's change is still found by its queue id.
     assert_eq!(
-        j.built_jobs("platform/bionic~1", 2).await.unwrap(),
+        j.built_jobs(&"platform/bionic~1".parse().unwrap(), 2)
+            .await
+            .unwrap(),
         ["bionic-presubmit"]
     );
     let clean = j.builds_by_queue_id(78).await.unwrap();
@@ -490,7 +492,7 @@ fn auto_build(key: &str, target: Option<&str>, once: bool) -> Planned {
     let mut p = Planned::new(intent(key, IntentKind::Trigger, None));
     p.build = Some(NewBuild {
         kind: BuildKind::Presubmit,
-        change: "platform/bionic~1".into(),
+        change: "platform/bionic~1".parse().unwrap(),
         patch_set: 2,
         job: "bionic-presubmit".into(),
         target: target.map(String::from),
@@ -539,7 +541,7 @@ async fn an_automatic_build_is_recorded_once_per_patch_set_and_job() {
     .await
     .unwrap();
     assert!(
-        j2.built_jobs("platform/bionic~1", 2)
+        j2.built_jobs(&"platform/bionic~1".parse().unwrap(), 2)
             .await
             .unwrap()
             .is_empty()

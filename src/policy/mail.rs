@@ -14,7 +14,7 @@ use crate::intent::{self as effects, Effect, Payload};
 use crate::key::{HintKey, IntentKey};
 use crate::record::{BuildKind, EventKind, NewBuild, NewEvent, Planned};
 
-use crate::types::PatchSet;
+use crate::types::{ChangeRef, PatchSet};
 
 use super::{BuildRequest, Decision};
 
@@ -60,7 +60,10 @@ pub fn plan_mail(
     let c = Ctx {
         key_base,
         ctx,
-        who: facts.map_or_else(|| n.locator().plain_id(), super::change_key),
+        who: facts.map_or_else(
+            || n.locator().plain_id(),
+            |f| super::change_key(f).to_string(),
+        ),
         job_url,
         drop_by,
     };
@@ -107,7 +110,7 @@ fn skip(reason: &super::SkipReason, c: &Ctx<'_>) -> NewEvent {
 
 fn clean(
     job: &str,
-    change_key: &str,
+    change_key: &ChangeRef,
     patch_set: PatchSet,
     step: IntentKey,
     c: &Ctx<'_>,
@@ -135,7 +138,7 @@ fn clean(
     );
     p.build = Some(NewBuild {
         kind: BuildKind::Clean,
-        change: change_key.to_string(),
+        change: change_key.clone(),
         patch_set: patch_set.0,
         job: job.to_string(),
         target: None,
@@ -257,7 +260,7 @@ pub fn plan_cancels(
                     context: ctx.to_string(),
                     done: Some(done),
                 },
-                Some(newer.change_key.clone()),
+                Some(newer.change_key.to_string()),
                 Some(*ps),
                 ctx,
             )
@@ -289,7 +292,7 @@ fn build(
     };
     let key = if b.once {
         IntentKey::AutoBuild {
-            change: b.change_key.clone(),
+            change: b.change_key.to_string(),
             patch_set: b.patch_set.0,
             job: b.job.clone(),
         }
@@ -309,7 +312,7 @@ fn build(
             context: ctx.clone(),
             done: Some(done),
         },
-        Some(b.change_key.clone()),
+        Some(b.change_key.to_string()),
         Some(b.patch_set.0),
         ctx,
     );

@@ -15,7 +15,7 @@ use crate::config::PresubmitConfig;
 use crate::gerrit::ChangeFacts;
 use crate::hint::{MessageType, Notification};
 use crate::key::HintKey;
-use crate::types::{PatchSet, Project};
+use crate::types::{ChangeRef, PatchSet, Project};
 
 pub mod callback;
 pub mod comment;
@@ -57,7 +57,7 @@ pub struct BuildRequest {
     pub params: BTreeMap<String, String>,
     pub trigger: Trigger,
     /// `project~number`: the key builds are remembered under.
-    pub change_key: String,
+    pub change_key: ChangeRef,
     pub patch_set: PatchSet,
     /// Automatic builds happen once per (patch set, job); commands always build.
     pub once: bool,
@@ -142,7 +142,7 @@ pub enum Decision {
     Build(BuildRequest),
     Clean {
         job: String,
-        change_key: String,
+        change_key: ChangeRef,
         patch_set: PatchSet,
     },
     /// Ask build-listener to lift the bot's Verified-1 from this patch set.
@@ -363,8 +363,11 @@ fn ok_to_test(f: &ChangeFacts, commented: PatchSet, cfg: &PresubmitConfig) -> Ve
 }
 
 /// `project~number`, the key under which builds of a change are remembered.
-pub fn change_key(f: &ChangeFacts) -> String {
-    format!("{}~{}", f.project, f.number)
+pub fn change_key(f: &ChangeFacts) -> ChangeRef {
+    ChangeRef {
+        project: f.project.clone(),
+        number: f.number,
+    }
 }
 
 fn auto_build(

@@ -130,7 +130,7 @@ fn new_patch_sets_build_the_current_ref_with_the_mapped_job() {
     assert_eq!(b.job, "bionic-presubmit");
     assert_eq!(b.trigger, Trigger::NewPatchSet);
     assert!(b.once);
-    assert_eq!(b.change_key, "platform/bionic~123445");
+    assert_eq!(b.change_key.to_string(), "platform/bionic~123445");
     assert_eq!(b.params["REF"], "refs/changes/45/123445/3");
     assert_eq!(b.params["CHANGE_ID"], "I0123");
     assert_eq!(b.params["PROJECT"], "bionic");
@@ -295,7 +295,7 @@ fn commands_run_in_order_on_the_current_patch_set() {
             assert_eq!(arm.params["LUNCH_TARGET"], "aosp_arm-eng");
             assert_eq!(arm.params["REF"], "refs/changes/45/123445/3");
             assert_eq!(job, "clean-bionic-presubmit");
-            assert_eq!(change_key, "platform/bionic~123445");
+            assert_eq!(change_key.to_string(), "platform/bionic~123445");
             assert_eq!(*patch_set, PatchSet(3));
         }
         other => panic!("{other:?}"),

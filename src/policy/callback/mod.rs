@@ -11,7 +11,7 @@ use crate::intent::{self, Effect, Payload, Verify};
 use crate::jenkins::notification::JenkinsEvent;
 use crate::key::IntentKey;
 use crate::record::{EventKind as Kind, NewEvent, Planned};
-use crate::types::{BuildResult, GerritRef, IdError, Phase, Sibling};
+use crate::types::{BuildResult, ChangeRef, GerritRef, IdError, Phase, Sibling};
 
 use crate::text::sanitize;
 
@@ -26,8 +26,7 @@ const CLEAN_DONE: &str = "out/ directory removed";
 pub struct Triggered {
     pub queue_id: u64,
     pub job: String,
-    /// `project~number`.
-    pub change_key: String,
+    pub change_key: ChangeRef,
     pub patch_set: u32,
 }
 
@@ -236,7 +235,7 @@ impl Post {
                 .iter()
                 .map(|t| Item {
                     review: clean_review(&self.job, self.number, &self.status, &self.link),
-                    change: t.change_key.clone(),
+                    change: t.change_key.to_string(),
                     revision: t.patch_set.to_string(),
                     source: source.clone(),
                 })

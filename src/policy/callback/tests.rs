@@ -35,7 +35,7 @@ fn clean_triggered() -> Triggered {
     Triggered {
         queue_id: 98765,
         job: "clean-bionic-presubmit".into(),
-        change_key: "platform/bionic~123445".into(),
+        change_key: "platform/bionic~123445".parse().unwrap(),
         patch_set: 3,
     }
 }

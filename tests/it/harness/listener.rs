@@ -189,7 +189,7 @@ pub async fn record_clean(
     );
     planned.build = Some(NewBuild {
         kind: BuildKind::Clean,
-        change: change.into(),
+        change: change.parse().expect("project~number"),
         patch_set,
         job: job.into(),
         target: None,
