@@ -224,10 +224,20 @@ impl Poller {
                 () = stopped(stop.clone()) => break,
                 _ = tick.tick() => {}
             }
+            let pass = self.reconcile_if_due();
+            tokio::pin!(pass);
             tokio::select! {
-                r = self.reconcile_if_due() => log_reconcile(&self.journal, r).await,
-                // Intents in hand are given back by `run` and reconciled at the next start.
-                () = stopped(stop.clone()) => break,
+                r = &mut pass => log_reconcile(&self.journal, r).await,
+                // Like a poll, the pass in hand may finish what it started within
+                // `shutdown_timeout`; intents still in hand then are given back by `run`.
+                () = stopped(stop.clone()) => {
+                    let limit = self.config.gmail.shutdown_timeout;
+                    match tokio::time::timeout(limit, &mut pass).await {
+                        Ok(r) => log_reconcile(&self.journal, r).await,
+                        Err(_) => tracing::warn!("shutdown timeout: giving back the reconcile pass"),
+                    }
+                    break;
+                }
             }
         }
     }
