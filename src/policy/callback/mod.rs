@@ -254,18 +254,13 @@ impl Post {
         let events = post_line(&self.job, self.number, &self.phase, &self.status, &items)
             .into_iter()
             .collect();
-        Reviews {
-            planned,
-            events,
-            first: items.into_iter().next(),
-        }
+        Reviews { planned, events }
     }
 
     /// One review's intent, keyed by the build, the revision and the status: the plugin's
     /// re-sends and the second finished phase find it already recorded, and a callback
     /// Jenkins contradicted does not stand in the way of the genuine one.
     fn review_intent(&self, item: &Item, only_if_current: bool) -> Planned {
-        let change = item.change.clone();
         let key = IntentKey::Review {
             job: self.job.clone(),
             number: self.number,
@@ -273,43 +268,55 @@ impl Post {
             revision: item.revision.clone(),
             status: sanitize(&self.status.to_string()),
         };
-        let done = NewEvent::new(
-            Kind::Check,
-            "gerrit",
-            format!(
-                "{} => {change} patch set {}: {{outcome}}",
-                item.source, item.revision
-            ),
-        )
-        .change(change.clone(), item.revision.parse().ok())
-        .build(&self.job, Some(self.number));
-        intent::plan(
-            key,
-            Payload {
-                effect: Effect::Review {
-                    change: item.change.clone(),
-                    revision: item.revision.clone(),
-                    review: item.review.clone(),
-                    verify: self.verify.clone(),
-                    only_if_current,
-                },
-                context: "gerrit".into(),
-                done: Some(done),
-            },
-            Some(change),
-            item.revision.parse().ok(),
-            &item.source,
-        )
+        let build = (self.job.as_str(), self.number);
+        post_intent(key, item, build, self.verify.clone(), only_if_current)
     }
 }
 
-/// What a finished build posts: the intents, the decision's line, and the first review (for
-/// the log).
+/// What a finished build posts: the intents and the decision's line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reviews {
     pub planned: Vec<Planned>,
     pub events: Vec<NewEvent>,
-    pub first: Option<Item>,
+}
+
+/// The intent of posting `item` under `key` for build `job #number`, with the line its
+/// outcome fills in.
+fn post_intent(
+    key: IntentKey,
+    item: &Item,
+    (job, number): (&str, u64),
+    verify: Option<Verify>,
+    only_if_current: bool,
+) -> Planned {
+    let (change, revision) = (&item.change, &item.revision);
+    let done = NewEvent::new(
+        Kind::Check,
+        "gerrit",
+        format!(
+            "{} => {change} patch set {revision}: {{outcome}}",
+            item.source
+        ),
+    )
+    .change(change, revision.parse().ok())
+    .build(job, Some(number));
+    intent::plan(
+        key,
+        Payload {
+            effect: Effect::Review {
+                change: change.clone(),
+                revision: revision.clone(),
+                review: item.review.clone(),
+                verify,
+                only_if_current,
+            },
+            context: "gerrit".into(),
+            done: Some(done),
+        },
+        Some(change.clone()),
+        revision.parse().ok(),
+        &item.source,
+    )
 }
 
 /// `<job> #<number> started: <link>`, once per build (`[presubmit] start_message`): the
@@ -327,44 +334,28 @@ pub fn start_message(event: &JenkinsEvent, config: &Config) -> Option<(Planned, 
         event,
         &config.jenkins.url,
     );
-    let text = format!("{job} #{} started: {}", b.number, sanitize(&link));
-    let source = format!("{job} #{}", b.number);
-    let (change, revision) = (r.change.to_string(), r.patch_set.to_string());
-    let done = NewEvent::new(
-        Kind::Check,
-        "gerrit",
-        format!("{source} => {change} patch set {revision}: {{outcome}}"),
-    )
-    .change(change.clone(), Some(r.patch_set.0))
-    .build(&job, Some(b.number));
-    let planned = intent::plan(
-        IntentKey::Start {
-            job: job.clone(),
-            number: b.number,
-            change: r.change,
-            patch_set: r.patch_set.0,
-        },
-        Payload {
-            effect: Effect::Review {
-                change: change.clone(),
-                revision,
-                review: ReviewInput::bot(Some(text), BTreeMap::new()),
-                verify: None,
-                only_if_current: false,
-            },
-            context: "gerrit".into(),
-            done: Some(done),
-        },
-        Some(change),
-        Some(r.patch_set.0),
-        &source,
-    );
+    let item = Item {
+        review: ReviewInput::bot(
+            Some(format!("{job} #{} started: {}", b.number, sanitize(&link))),
+            BTreeMap::new(),
+        ),
+        change: r.change.to_string(),
+        revision: r.patch_set.to_string(),
+        source: format!("{job} #{}", b.number),
+    };
+    let key = IntentKey::Start {
+        job: job.clone(),
+        number: b.number,
+        change: r.change,
+        patch_set: r.patch_set.0,
+    };
+    let planned = post_intent(key, &item, (&job, b.number), None, false);
     let line = NewEvent::new(
         Kind::Check,
         "STARTED",
         format!(
-            "{source} => {} patch set {}: started",
-            r.change, r.patch_set
+            "{} => {} patch set {}: started",
+            item.source, r.change, r.patch_set
         ),
     )
     .change(r.change.to_string(), Some(r.patch_set.0))
